@@ -1,0 +1,3 @@
+from .switch_off_batch_aug_hook import SwitchOffBatchAugHook
+
+__all__ = ['SwitchOffBatchAugHook']

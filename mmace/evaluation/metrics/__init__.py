@@ -1,0 +1,3 @@
+from .long_tail_accuracy import LongTailAccuracy
+
+__all__ = ['LongTailAccuracy']

@@ -1,0 +1,3 @@
+from .complement_loss import ComplementLoss
+
+__all__ = ['ComplementLoss']

@@ -1,0 +1,7 @@
+from .ace import (ace_losses, aggregate_logits, expert_probs, expert_shares,
+                  lr_scales, plan_target_masks, rescale_factors)
+
+__all__ = [
+    'ace_losses', 'aggregate_logits', 'expert_probs', 'expert_shares',
+    'lr_scales', 'plan_target_masks', 'rescale_factors'
+]

@@ -1,0 +1,33 @@
+# scikit-learn's bundled handwritten digits (real 8x8 scans, no download),
+# made long-tailed with mmace's exponential profile. The first 50 images of
+# each class form the balanced test set.
+data_preprocessor = dict(
+    num_classes=10, mean=[78.0] * 3, std=[96.0] * 3, to_rgb=False)
+
+train_pipeline = [
+    dict(type='RandomCrop', crop_size=8, padding=1),
+    dict(type='PackInputs'),
+]
+test_pipeline = [dict(type='PackInputs')]
+
+train_dataloader = dict(
+    batch_size=32,
+    num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(
+        type='LongTailDataset',
+        imb_factor=10,
+        seed=0,
+        dataset=dict(type='LTDigits', split='train',
+                     pipeline=train_pipeline)))
+
+val_dataloader = dict(
+    batch_size=100,
+    num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type='LTDigits', split='test', test_mode=True,
+                 pipeline=test_pipeline))
+val_evaluator = dict(type='LongTailAccuracy', topk=(1, ), class_counts='auto')
+
+test_dataloader = val_dataloader
+test_evaluator = val_evaluator

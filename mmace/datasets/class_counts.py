@@ -1,0 +1,178 @@
+"""Per-class training counts: the only place mmace counts labels.
+
+Every consumer of class counts (``LongTailDataset``, ``LongTailRunner``,
+``ACEHead``, ``LongTailAccuracy``, ``tools/analysis_tools/dataset_stats.py``)
+goes through :func:`get_class_counts` / :func:`resolve_class_counts`, so the
+counts a model is built with are always the counts the metric splits by.
+"""
+from typing import Dict, Optional, Sequence, Union
+
+import numpy as np
+from mmengine.registry import DefaultScope
+
+from mmpretrain.registry import DATASETS
+
+ClassCountsSpec = Union[str, dict, Sequence[int], np.ndarray, object]
+
+
+def count_labels(labels: Union[Sequence[int], np.ndarray],
+                 num_classes: Optional[int] = None) -> np.ndarray:
+    """Count how many times each class index occurs in ``labels``.
+
+    Args:
+        labels (Sequence[int] | np.ndarray): 1-D integer class indices.
+        num_classes (int, optional): Length of the result. Defaults to None,
+            which means ``max(labels) + 1``.
+
+    Returns:
+        np.ndarray: ``int64`` counts of length ``num_classes``.
+    """
+    labels = np.asarray(labels)
+    if labels.size == 0:
+        labels = labels.reshape(0).astype(np.int64)
+    if labels.ndim != 1:
+        raise ValueError('labels must be 1-D (one class index per sample), '
+                         f'got shape {labels.shape}')
+    if not np.issubdtype(labels.dtype, np.integer):
+        if not np.all(np.mod(labels, 1) == 0):
+            raise ValueError('labels must be integer class indices, got '
+                             f'dtype {labels.dtype}')
+    labels = labels.astype(np.int64)
+    if labels.size and labels.min() < 0:
+        raise ValueError(f'labels must be non-negative, got {labels.min()}')
+    if num_classes is not None and labels.size and \
+            labels.max() >= num_classes:
+        raise ValueError(f'label {labels.max()} is out of range for '
+                         f'{num_classes} classes')
+    minlength = 0 if num_classes is None else int(num_classes)
+    return np.bincount(labels, minlength=minlength).astype(np.int64)
+
+
+def _as_counts(values, what: str) -> np.ndarray:
+    """Validate a user-given count vector and return it as ``int64``."""
+    arr = np.asarray(values)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f'{what} must be a non-empty 1-D sequence of '
+                         f'per-class counts, got shape {arr.shape}')
+    if not (np.issubdtype(arr.dtype, np.integer) or
+            (np.issubdtype(arr.dtype, np.floating)
+             and np.all(np.mod(arr, 1) == 0))):
+        raise ValueError(f'{what} must hold integer counts, got {values!r}')
+    if (arr < 0).any():
+        bad = int(np.flatnonzero(arr < 0)[0])
+        raise ValueError(f'{what} must be non-negative, but class {bad} '
+                         f'has {arr[bad]}')
+    return arr.astype(np.int64)
+
+
+def get_class_counts(dataset) -> np.ndarray:
+    """Number of samples of each class in a built dataset.
+
+    The number of classes is ``len(dataset.metainfo['classes'])`` when the
+    dataset names its classes, otherwise ``max label + 1``.
+
+    Args:
+        dataset: A built dataset. Its ``class_counts`` attribute is used when
+            it has one (e.g. :class:`LongTailDataset`), otherwise the labels
+            from ``get_gt_labels()`` are counted.
+
+    Returns:
+        np.ndarray: ``int64`` counts in class-index order.
+    """
+    classes = (getattr(dataset, 'metainfo', None) or {}).get('classes')
+    num_classes = None if classes is None else len(classes)
+    name = type(dataset).__name__
+    if hasattr(dataset, 'class_counts'):
+        counts = _as_counts(dataset.class_counts, f'{name}.class_counts')
+        if num_classes is not None and len(counts) != num_classes:
+            raise ValueError(
+                f'{name}.class_counts has {len(counts)} entries but its '
+                f"metainfo['classes'] names {num_classes} classes")
+        return counts
+    if hasattr(dataset, 'get_gt_labels'):
+        labels = dataset.get_gt_labels()
+        try:
+            return count_labels(labels, num_classes)
+        except ValueError as e:
+            raise ValueError(f'cannot count the labels of {name}: {e}') \
+                from None
+    raise TypeError(
+        f'{name} has no labels to count: it needs a `class_counts` attribute '
+        'or a `get_gt_labels()` method (every mmpretrain classification '
+        'dataset has one)')
+
+
+def build_dataset_in_scope(cfg: dict):
+    """Build a dataset config with mmpretrain's registry.
+
+    When no default scope is set (plain scripts, unit tests), ``mmpretrain``
+    is used so that its transforms in ``pipeline`` resolve too.
+
+    Args:
+        cfg (dict): Dataset config with a ``type`` key.
+
+    Returns:
+        The built dataset.
+    """
+    if 'type' not in cfg:
+        raise ValueError(f'dataset config has no `type` key: {dict(cfg)}')
+    scope = None if DefaultScope.get_current_instance() else 'mmpretrain'
+    with DefaultScope.overwrite_default_scope(scope):
+        return DATASETS.build(cfg)
+
+
+def resolve_class_counts(spec: ClassCountsSpec) -> np.ndarray:
+    """Turn any accepted ``class_counts`` value into an ``int64`` array.
+
+    Args:
+        spec (list | tuple | np.ndarray | dict | dataset): Explicit per-class
+            counts, a dataset config dict (built with mmpretrain's
+            ``DATASETS``) or a built dataset.
+
+    Returns:
+        np.ndarray: ``int64`` counts in class-index order.
+    """
+    if isinstance(spec, str):
+        if spec == 'auto':
+            raise ValueError(
+                "class_counts='auto' is a placeholder: it is filled in by "
+                "runner_type='LongTailRunner' from train_dataloader.dataset. "
+                'Set runner_type in the config, or pass explicit counts / a '
+                'dataset config when building outside a runner.')
+        raise ValueError('class_counts must be a list of counts, a dataset '
+                         f"config, a dataset or 'auto', got {spec!r}")
+    if isinstance(spec, (list, tuple, np.ndarray)):
+        return _as_counts(spec, 'class_counts')
+    if isinstance(spec, dict):
+        return get_class_counts(build_dataset_in_scope(spec))
+    return get_class_counts(spec)
+
+
+def shot_splits(counts: Union[Sequence[int], np.ndarray],
+                many_thr: int = 100,
+                few_thr: int = 20) -> Dict[str, np.ndarray]:
+    """Split classes into many-, medium- and few-shot groups.
+
+    The usual long-tail protocol (OLTR, Decoupling, ACE): many-shot classes
+    have more than ``many_thr`` training images, few-shot classes fewer than
+    ``few_thr``, medium-shot classes the rest (``few_thr..many_thr``
+    inclusive, i.e. 20..100 by default).
+
+    Args:
+        counts (Sequence[int] | np.ndarray): Training images per class.
+        many_thr (int): Many-shot threshold. Defaults to 100.
+        few_thr (int): Few-shot threshold. Defaults to 20.
+
+    Returns:
+        dict: ``many``, ``medium`` and ``few`` arrays of class indices.
+    """
+    if few_thr > many_thr:
+        raise ValueError(f'few_thr ({few_thr}) must be <= many_thr '
+                         f'({many_thr})')
+    counts = _as_counts(counts, 'counts')
+    many = counts > many_thr
+    few = counts < few_thr
+    return dict(
+        many=np.flatnonzero(many),
+        medium=np.flatnonzero(~many & ~few),
+        few=np.flatnonzero(few))

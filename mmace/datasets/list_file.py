@@ -1,0 +1,149 @@
+import os.path as osp
+from typing import List, Optional, Sequence, Union
+
+from mmengine.fileio import get_file_backend, get_text
+
+from mmpretrain.datasets import BaseDataset
+from mmpretrain.registry import DATASETS
+
+
+@DATASETS.register_module()
+class LTListDataset(BaseDataset):
+    """Image list files of ImageNet-LT, iNaturalist 2018 and Places-LT.
+
+    Every non-blank line is ``<relative/path.jpg> <label>``. The line is
+    split at its LAST run of whitespace, so image paths may contain spaces;
+    leading and trailing whitespace is ignored. Labels are non-negative
+    integers (``< num_classes`` when it is given). Parsing is strict: the
+    first bad line raises an error naming ``<ann_file>:<line>``.
+
+    Image paths are ``data_root / data_prefix / <relative path>`` (the same
+    joining as every mmengine dataset; ``ann_file`` is joined with
+    ``data_root`` too when relative). Data infos hold ``img_path`` and
+    ``gt_label``, so pipelines start with ``LoadImageFromFile``.
+
+    Examples:
+        >>> train = LTListDataset(
+        ...     ann_file='data/Places_LT/Places_LT_train.txt',
+        ...     data_root='data/places365', num_classes=365,
+        ...     pipeline=[dict(type='LoadImageFromFile'), ...])
+
+    Args:
+        ann_file (str): The list file.
+        data_root (str): Root of ``ann_file`` and ``data_prefix``.
+            Defaults to ''.
+        data_prefix (str | dict): Image directory (relative to
+            ``data_root``). Defaults to ''.
+        num_classes (int, optional): Number of classes; labels must be in
+            ``[0, num_classes)``. Defaults to None, which means
+            ``len(classes)`` if given, else ``max label + 1``.
+        classes (str | Sequence[str], optional): Class names (or a file of
+            them, one a line). Defaults to None, which names classes
+            ``'0'``, ``'1'``, ...
+        check_files (bool): Whether to check at build time that every image
+            exists. Defaults to True.
+        **kwargs: Other keyword arguments in :class:`BaseDataset`.
+    """
+
+    def __init__(self,
+                 ann_file: str,
+                 data_root: str = '',
+                 data_prefix: Union[str, dict] = '',
+                 num_classes: Optional[int] = None,
+                 classes: Union[str, Sequence[str], None] = None,
+                 check_files: bool = True,
+                 **kwargs):
+        if num_classes is not None and (isinstance(num_classes, bool)
+                                        or not isinstance(num_classes, int)
+                                        or num_classes < 1):
+            raise ValueError('num_classes must be a positive integer or None,'
+                             f' got num_classes={num_classes!r}')
+        self.num_classes = num_classes
+        self.check_files = check_files
+        super().__init__(
+            ann_file=ann_file,
+            data_root=data_root,
+            data_prefix=data_prefix,
+            classes=classes,
+            **kwargs)
+        if num_classes is not None and self.CLASSES is not None and \
+                len(self.CLASSES) != num_classes:
+            raise ValueError(
+                f'num_classes={num_classes} but {len(self.CLASSES)} class '
+                f'names are given for {self.ann_file}')
+
+    def _parse(self) -> List[tuple]:
+        """Parse the list into ``(line_no, rel_path, label)`` tuples."""
+        ann_file = self.ann_file
+        if not osp.isfile(ann_file) and '://' not in ann_file:
+            raise FileNotFoundError(f'LTListDataset: ann_file {ann_file!r} '
+                                    'does not exist')
+        limit = self.num_classes
+        if limit is None and self.CLASSES is not None:
+            limit = len(self.CLASSES)
+        entries = []
+        for line_no, line in enumerate(get_text(ann_file).splitlines(), 1):
+            line = line.strip()
+            if not line:
+                continue
+            parts = line.rsplit(maxsplit=1)
+            if len(parts) != 2:
+                raise ValueError(f"{ann_file}:{line_no}: expected '<path> "
+                                 f"<label>', got {line!r}")
+            path, label_str = parts
+            try:
+                label = int(label_str)
+            except ValueError:
+                raise ValueError(
+                    f'{ann_file}:{line_no}: label must be a non-negative '
+                    f'integer, got {label_str!r} in {line!r}') from None
+            if label < 0:
+                raise ValueError(f'{ann_file}:{line_no}: label must be a '
+                                 f'non-negative integer, got {label}')
+            if limit is not None and label >= limit:
+                raise ValueError(f'{ann_file}:{line_no}: label {label} is out '
+                                 f'of range [0, {limit}) for num_classes='
+                                 f'{limit}')
+            entries.append((line_no, path, label))
+        if not entries:
+            raise ValueError(f'LTListDataset: ann_file {ann_file!r} lists no '
+                             'images')
+        return entries
+
+    def load_data_list(self) -> List[dict]:
+        """Parse ``ann_file`` and optionally check that the images exist."""
+        entries = self._parse()
+        prefix = self.data_prefix['img_path']
+        backend = get_file_backend(
+            prefix or self.ann_file, enable_singleton=True)
+        data_list = [
+            dict(img_path=backend.join_path(prefix, path), gt_label=label)
+            for _, path, label in entries
+        ]
+        if self.check_files:
+            missing = [
+                i for i, info in enumerate(data_list)
+                if not backend.exists(info['img_path'])
+            ]
+            if missing:
+                first = missing[0]
+                raise FileNotFoundError(
+                    f'LTListDataset: {len(missing)} of {len(data_list)} '
+                    f'images listed in {self.ann_file} are missing; first: '
+                    f"{data_list[first]['img_path']!r} "
+                    f'({self.ann_file}:{entries[first][0]}). Check data_root '
+                    f'/ data_prefix, or set check_files=False.')
+        if self.CLASSES is None:
+            num_classes = self.num_classes or \
+                max(label for _, _, label in entries) + 1
+            self._metainfo['classes'] = tuple(
+                str(i) for i in range(num_classes))
+        return data_list
+
+    def extra_repr(self) -> List[str]:
+        """The extra repr information of the dataset."""
+        return [
+            f'Annotation file: \t{self.ann_file}',
+            f'Prefix of images: \t{self.img_prefix}',
+            f'Number of classes: \t{len(self.CLASSES or ())}',
+        ]

@@ -1,0 +1,288 @@
+from typing import List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule
+from mmpretrain.evaluation.metrics import Accuracy
+from mmpretrain.models.heads import ClsHead
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+from ..utils.ace import (AGGREGATIONS, NORM_OVER, ace_losses,
+                         aggregate_logits, expert_probs, expert_shares,
+                         plan_target_masks, rescale_factors)
+from .lws_linear import LWSLinear
+
+RESCALE_POWERS = {'squared': 2, 'plain': 1, None: 0}
+
+
+@MODELS.register_module()
+class ACEHead(ClsHead):
+    """ACE head: K expert classifiers, their losses and their aggregation.
+
+    Ally Complementary Experts (Cai et al., ICCV'21). The head takes the K
+    pooled features of :class:`ACEBackbone` (through e.g.
+    ``GlobalAveragePooling``), gives each to its own :class:`LWSLinear`
+    classifier and:
+
+    - in ``loss``, trains expert ``i`` on its sub-batch (the samples whose
+      label is one of its target classes, Eq. 1) with cross-entropy (Eq. 4)
+      and the complement loss (Eq. 5), logged per expert as
+      ``loss_cls_e{i}`` / ``loss_com_e{i}`` (1-based);
+    - in ``forward``/``predict``, rescales each expert's logits by its
+      weight norm (Eq. 2) and averages, per class, over the experts that
+      target it (Eq. 3).
+
+    The training class counts and the planner's target masks are persistent
+    buffers (``class_counts`` ``[C]`` float, ``target_masks`` ``[K, C]``
+    bool), so a checkpoint alone is enough for inference.
+
+    Args:
+        num_classes (int): Number of categories.
+        in_channels (int): Number of channels of each expert's feature.
+        num_experts (int): ``K``, the number of experts; must equal
+            ``num_experts`` of the backbone. Defaults to 3.
+        class_counts (Sequence[int] | ndarray | Tensor | dict | str, optional):
+            Training samples per class: the counts, or a dataset (config)
+            counted by ``mmace.datasets.class_counts.resolve_class_counts``.
+            ``'auto'`` (filled by ``runner_type='LongTailRunner'``) or None
+            leave them unset until :meth:`set_class_counts` or
+            ``load_state_dict``. Defaults to ``'auto'``.
+        rescale (str, optional): Logit rescaling of Eq. 2: ``'squared'``
+            (paper), ``'plain'`` (norm ratio) or None (Table 7 (4)).
+            Defaults to ``'squared'``.
+        norm_over (str): Rows of the weight norm in Eq. 2: ``'target'`` (the
+            expert's target classes) or ``'all'``. Defaults to ``'target'``.
+        aggregation (str): ``'avg'`` (Eq. 3), ``'max'`` (Table 7 (2)) or
+            ``'concat'`` (Table 7 (3)). Defaults to ``'avg'``.
+        split_specific (bool): Split-specific classifiers (SSC, Table 5):
+            each expert's softmax covers its target classes only and no
+            complement loss is used. Defaults to False.
+        loss_weight (float): Weight of the cross-entropy terms.
+            Defaults to 1.0.
+        complement_loss (dict | nn.Module, optional): Config of
+            :class:`ComplementLoss`. The terms of all experts come from one
+            :func:`ace_losses` call and are weighted by its ``loss_weight``;
+            None switches them off (Table 5 "without L_com"). Defaults to
+            ``dict(type='ComplementLoss', loss_weight=1.0)``.
+        return_expert_scores (bool): Whether ``predict`` also stores each
+            expert's own prediction (softmax over its target classes, 0
+            elsewhere) as ``expert_scores`` ``[K, C]``. Defaults to False.
+        topk (int | Tuple[int]): Top-k accuracy for ``cal_acc``.
+            Defaults to ``(1, )``.
+        cal_acc (bool): Whether to log the training accuracy of the
+            aggregated prediction (hard labels only). Defaults to False.
+        init_cfg (dict, optional): The config to control the initialization.
+            Defaults to ``dict(type='Normal', layer='Linear', std=0.01)``.
+    """
+
+    def __init__(self,
+                 num_classes: int,
+                 in_channels: int,
+                 num_experts: int = 3,
+                 class_counts: Union[Sequence[int], torch.Tensor, dict, str,
+                                     None] = 'auto',
+                 rescale: Optional[str] = 'squared',
+                 norm_over: str = 'target',
+                 aggregation: str = 'avg',
+                 split_specific: bool = False,
+                 loss_weight: float = 1.0,
+                 complement_loss: Optional[dict] = dict(
+                     type='ComplementLoss', loss_weight=1.0),
+                 return_expert_scores: bool = False,
+                 topk: Union[int, Tuple[int]] = (1, ),
+                 cal_acc: bool = False,
+                 init_cfg: Optional[dict] = dict(
+                     type='Normal', layer='Linear', std=0.01)):
+        # Skip ClsHead.__init__: it builds a single CE loss module, while
+        # ACE's losses are per expert (ace_losses).
+        BaseModule.__init__(self, init_cfg=init_cfg)
+        if num_classes <= 0:
+            raise ValueError(
+                f'num_classes={num_classes} must be a positive integer')
+        if not 1 <= num_experts <= num_classes:
+            raise ValueError(
+                f'num_experts={num_experts} must be between 1 and '
+                f'num_classes={num_classes}: every expert needs at least '
+                'one target class')
+        if rescale not in RESCALE_POWERS:
+            raise ValueError(f'unknown rescale {rescale!r}, valid values are '
+                             f'{list(RESCALE_POWERS)}')
+        if aggregation not in AGGREGATIONS:
+            raise ValueError(f'unknown aggregation {aggregation!r}, valid '
+                             f'values are {list(AGGREGATIONS)}')
+        if norm_over not in NORM_OVER:
+            raise ValueError(f'unknown norm_over {norm_over!r}, valid values '
+                             f'are {list(NORM_OVER)}')
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.num_experts = num_experts
+        self.rescale = rescale
+        self.norm_over = norm_over
+        self.aggregation = aggregation
+        self.split_specific = split_specific
+        self.loss_weight = loss_weight
+        self.return_expert_scores = return_expert_scores
+        self.topk = topk
+        self.cal_acc = cal_acc
+        if complement_loss is not None and not isinstance(
+                complement_loss, nn.Module):
+            complement_loss = MODELS.build(complement_loss)
+        self.complement_loss = complement_loss
+
+        self.classifiers = nn.ModuleList(
+            LWSLinear(in_channels, num_classes) for _ in range(num_experts))
+        # Zeros mean "unset"; load_state_dict copies real values in.
+        self.register_buffer('class_counts', torch.zeros(num_classes))
+        self.register_buffer(
+            'target_masks',
+            torch.zeros(num_experts, num_classes, dtype=torch.bool))
+        # A Python flag, so that the hot path never syncs with the device.
+        self._counts_set = False
+        if class_counts is not None and not (isinstance(class_counts, str)
+                                             and class_counts == 'auto'):
+            self.set_class_counts(class_counts)
+
+    def set_class_counts(self, counts) -> None:
+        """Store the training class counts and plan the target masks.
+
+        Args:
+            counts (Sequence[int] | ndarray | Tensor | dict): The counts, or
+                a dataset / dataset config resolved by
+                :func:`mmace.datasets.class_counts.resolve_class_counts`.
+        """
+        if not isinstance(counts, (torch.Tensor, np.ndarray, list, tuple)):
+            # Lazy: keeps the head importable without the datasets package.
+            from mmace.datasets.class_counts import resolve_class_counts
+            counts = resolve_class_counts(counts)
+        counts = torch.as_tensor(counts).flatten()
+        if counts.numel() != self.num_classes:
+            raise ValueError(
+                f'class_counts has {counts.numel()} entries but the head has '
+                f'num_classes={self.num_classes}')
+        if bool((counts < 0).any()) or not bool(counts.sum() > 0):
+            raise ValueError('class_counts must be non-negative with at '
+                             'least one sample')
+        masks = plan_target_masks(counts, self.num_experts)
+        self.class_counts.copy_(counts)
+        self.target_masks.copy_(masks)
+        self._counts_set = True
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._counts_set = bool(self.class_counts.sum() > 0)
+
+    def _check_counts(self) -> None:
+        if not self._counts_set:
+            raise RuntimeError(
+                'ACEHead class counts were never provided, so the experts '
+                'have no target classes. Train with '
+                "runner_type='LongTailRunner' (fills class_counts='auto' "
+                'from the training set), pass class_counts to the head, or '
+                'load a checkpoint of a trained ACE model.')
+
+    def expert_shares(self) -> torch.Tensor:
+        """``[K]`` fraction of training samples of each expert (Eq. 7)."""
+        self._check_counts()
+        return expert_shares(self.class_counts, self.target_masks)
+
+    def pre_logits(self, feats: Tuple[torch.Tensor]) -> Tuple[torch.Tensor]:
+        """The K pooled expert features (one per backbone expert)."""
+        if len(feats) != self.num_experts:
+            raise ValueError(
+                f'ACEHead got {len(feats)} feature tensors for '
+                f'{self.num_experts} experts: model.backbone.num_experts and '
+                'model.head.num_experts differ')
+        return tuple(feats)
+
+    def expert_logits(self, feats: Tuple[torch.Tensor]) -> List[torch.Tensor]:
+        """``K`` logits ``[N, C]``, one per expert."""
+        return [
+            clf(x) for clf, x in zip(self.classifiers, self.pre_logits(feats))
+        ]
+
+    def rescale_factors(self) -> Optional[torch.Tensor]:
+        """``[K]`` Eq. 2 factors of the current weights (None: no rescale)."""
+        if self.rescale is None:
+            return None
+        with torch.no_grad():
+            weights = torch.stack(
+                [clf.effective_weight for clf in self.classifiers])
+            return rescale_factors(weights, self.target_masks,
+                                   RESCALE_POWERS[self.rescale],
+                                   self.norm_over)
+
+    def forward(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
+        """The aggregated logits ``[N, C]``."""
+        self._check_counts()
+        return aggregate_logits(
+            self.expert_logits(feats), self.target_masks,
+            self.rescale_factors(), self.aggregation)
+
+    def loss(self, feats: Tuple[torch.Tensor], data_samples: List[DataSample],
+             **kwargs) -> dict:
+        """Per-expert losses on their sub-batches.
+
+        Args:
+            feats (tuple[Tensor]): The K pooled expert features.
+            data_samples (List[DataSample]): The annotations; ``gt_score``
+                (Mixup/CutMix) is used when present, else ``gt_label``.
+
+        Returns:
+            dict[str, Tensor]: ``loss_cls_e{i}`` and, unless switched off,
+            ``loss_com_e{i}`` for ``i = 1..K``.
+        """
+        self._check_counts()
+        logits = self.expert_logits(feats)
+        if 'gt_score' in data_samples[0]:
+            targets = torch.stack([i.gt_score for i in data_samples])
+        else:
+            targets = torch.cat([i.gt_label for i in data_samples])
+        terms = ace_losses(
+            logits,
+            targets,
+            self.target_masks,
+            split_specific=self.split_specific)
+        use_com = self.complement_loss is not None and not self.split_specific
+        losses = dict()
+        for i in range(self.num_experts):
+            losses[f'loss_cls_e{i + 1}'] = self.loss_weight * terms['cls'][i]
+            if use_com:
+                losses[f'loss_com_e{i + 1}'] = \
+                    self.complement_loss.loss_weight * terms['com'][i]
+        if self.cal_acc:
+            if targets.dim() != 1:
+                raise ValueError('cal_acc needs hard labels; it is '
+                                 'pointless with batch augmentations')
+            with torch.no_grad():
+                scores = aggregate_logits(logits, self.target_masks,
+                                          self.rescale_factors(),
+                                          self.aggregation)
+            acc = Accuracy.calculate(scores, targets, topk=self.topk)
+            losses.update(
+                {f'accuracy_top-{k}': a
+                 for k, a in zip(self.topk, acc)})
+        return losses
+
+    def predict(
+        self,
+        feats: Tuple[torch.Tensor],
+        data_samples: Optional[List[Optional[DataSample]]] = None
+    ) -> List[DataSample]:
+        """Aggregated prediction (``pred_score``, ``pred_label``).
+
+        With ``return_expert_scores``, each sample also gets
+        ``expert_scores`` ``[K, C]``: every expert's softmax over its own
+        target classes (unscaled logits, 0 on interfering classes).
+        """
+        self._check_counts()
+        logits = self.expert_logits(feats)
+        scores = aggregate_logits(logits, self.target_masks,
+                                  self.rescale_factors(), self.aggregation)
+        predictions = self._get_predictions(scores, data_samples)
+        if self.return_expert_scores:
+            probs = expert_probs(logits, self.target_masks).transpose(0, 1)
+            for sample, prob in zip(predictions, probs):
+                sample.set_field(prob, 'expert_scores')
+        return predictions

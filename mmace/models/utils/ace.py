@@ -1,0 +1,342 @@
+"""Framework-neutral ACE math (Cai et al., ICCV'21, Sec. 3.2-3.4).
+
+Only ``torch`` is imported here so that classification, detection and
+segmentation heads can share one implementation. Every function that takes
+logits accepts the class axis anywhere (``class_dim``), e.g. ``[N, C]`` image
+logits or ``[N, C, H, W]`` per-pixel logits. Sub-batches are never gathered:
+an expert's sub-batch :math:`\\mathcal{B}_i` is a per-sample weight (its
+*membership*), so everything stays vectorised and every expert sees every
+sample of the batch, most of them with weight 0.
+
+Conventions: ``K`` experts, ``C`` classes, expert ``i`` is 0-based in code
+(expert ``i + 1`` in the paper) and ``masks`` is the ``[K, C]`` bool tensor of
+target classes returned by :func:`plan_target_masks`.
+"""
+from typing import Dict, Optional, Sequence, Union
+
+import torch
+
+LR_SCHEMES = ('linear', 'sqrt', 'uniform')
+NORM_OVER = ('target', 'all')
+AGGREGATIONS = ('avg', 'max', 'concat')
+
+
+def plan_target_masks(class_counts, num_experts: int) -> torch.Tensor:
+    """Distribution-aware planner (Eq. 1): target classes of each expert.
+
+    Classes are ranked by training count, largest first; ties keep the
+    class-index order (a stable sort), so the class indices themselves need
+    not be sorted by frequency. Expert ``i`` (0-based) targets the classes
+    ranked ``floor(i * C / K)`` to ``C - 1``: expert 0 targets every class and
+    each later one drops the next most frequent ``~C / K`` classes, so the
+    rarest classes are targeted by every expert. ``K = 1`` is a plain
+    classifier.
+
+    Args:
+        class_counts (Tensor | Sequence[int] | ndarray): ``[C]`` number of
+            training samples of each class.
+        num_experts (int): ``K``, with ``1 <= K <= C``.
+
+    Returns:
+        Tensor: ``[K, C]`` bool, ``masks[i, c]`` is True if expert ``i``
+        targets class ``c``.
+    """
+    counts = torch.as_tensor(class_counts)
+    if counts.dim() != 1:
+        raise ValueError('class_counts must be 1-D (one count per class), '
+                         f'got shape {tuple(counts.shape)}')
+    num_classes = counts.numel()
+    if not 1 <= num_experts <= num_classes:
+        raise ValueError(f'num_experts={num_experts} must be between 1 and '
+                         f'the number of classes C={num_classes}')
+    if bool((counts < 0).any()):
+        raise ValueError('class_counts must be non-negative')
+    order = torch.sort(counts, descending=True, stable=True).indices
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(num_classes, device=order.device)
+    starts = torch.arange(num_experts, device=order.device) * num_classes \
+        // num_experts
+    return rank[None, :] >= starts[:, None]
+
+
+def expert_shares(class_counts, masks: torch.Tensor) -> torch.Tensor:
+    """Fraction of the training samples each expert is trained with.
+
+    :math:`s_i = \\sum_{c \\in C_i} n_c / \\sum_c n_c`, the factor of Eq. 7.
+
+    Args:
+        class_counts (Tensor | Sequence[int] | ndarray): ``[C]`` counts.
+        masks (Tensor): ``[K, C]`` bool target masks.
+
+    Returns:
+        Tensor: ``[K]`` shares in the default float dtype, ``s_0 = 1`` for
+        planner masks.
+    """
+    counts = torch.as_tensor(class_counts, device=masks.device).double()
+    total = counts.sum()
+    if not bool(total > 0):
+        raise ValueError('class_counts must contain at least one sample')
+    shares = (masks.double() * counts).sum(dim=1) / total
+    return shares.to(torch.get_default_dtype())
+
+
+def lr_scales(shares: torch.Tensor, scheme: str = 'linear') -> torch.Tensor:
+    """Per-expert learning-rate factors (Eq. 7 and 8).
+
+    Args:
+        shares (Tensor): ``[K]`` data shares from :func:`expert_shares`.
+        scheme (str): ``'linear'`` (Eq. 7, ACE): :math:`s_i`; ``'sqrt'``
+            (Eq. 8): :math:`\\sqrt{s_i}`; ``'uniform'`` (Eq. 8): 1.
+
+    Returns:
+        Tensor: ``[K]`` factors that multiply the base learning rate.
+    """
+    shares = torch.as_tensor(shares)
+    if scheme == 'linear':
+        return shares.clone()
+    if scheme == 'sqrt':
+        return shares.sqrt()
+    if scheme == 'uniform':
+        return torch.ones_like(shares)
+    raise ValueError(f'unknown lr scheme {scheme!r}, valid schemes are '
+                     f'{list(LR_SCHEMES)}')
+
+
+def rescale_factors(weights: Union[torch.Tensor, Sequence[torch.Tensor]],
+                    masks: torch.Tensor,
+                    power: float = 2,
+                    norm_over: str = 'target') -> torch.Tensor:
+    """Logit rescaling factors of Eq. 2.
+
+    :math:`f_i = (\\|w_i\\| / \\|w_1\\|)^{p}` with the Frobenius norm of
+    expert ``i``'s classifier weight; the paper uses ``p = 2``.
+
+    Args:
+        weights (Tensor | Sequence[Tensor]): ``[K, C, D...]`` effective
+            classifier weights (e.g. LWS scale times weight; trailing dims of
+            1x1 convs are flattened).
+        masks (Tensor): ``[K, C]`` bool target masks.
+        power (float): ``p``: 2 squared norms (paper), 1 plain norms, 0 no
+            rescaling (all ones). Defaults to 2.
+        norm_over (str): ``'target'``: the norm over expert ``i``'s target
+            rows only (its interfering rows are pushed towards 0 by
+            :math:`L_{com}` and are never used for its outputs);
+            ``'all'``: over every row. Defaults to ``'target'``.
+
+    Returns:
+        Tensor: ``[K]`` factors, ``f_0 = 1``.
+    """
+    if norm_over not in NORM_OVER:
+        raise ValueError(f'unknown norm_over {norm_over!r}, valid values are '
+                         f'{list(NORM_OVER)}')
+    if not torch.is_tensor(weights):
+        weights = torch.stack(list(weights))
+    if power == 0:
+        return weights.new_ones(weights.size(0))
+    row_sq = weights.flatten(2).pow(2).sum(dim=2)  # [K, C]
+    if norm_over == 'target':
+        row_sq = row_sq * masks.to(row_sq.device, row_sq.dtype)
+    norm_sq = row_sq.sum(dim=1)
+    return (norm_sq / norm_sq[0]).pow(power / 2)
+
+
+def _stack_experts(expert_logits, masks, factors, class_dim):
+    """Stack K logits to ``[K, *shape]`` plus broadcastable masks/factors."""
+    z = torch.stack(list(expert_logits))
+    num_experts = z.size(0)
+    # The class axis of the stacked [K, ...] logits.
+    axis = class_dim + 1 if class_dim >= 0 else z.dim() + class_dim
+    if masks.shape != (num_experts, z.size(axis)):
+        raise ValueError(f'masks of shape {tuple(masks.shape)} do not match '
+                         f'{num_experts} experts with logits of shape '
+                         f'{tuple(z.shape[1:])} (class_dim={class_dim})')
+    # [K, 1, .., C, .., 1]: broadcasts along the class axis.
+    view = [1] * z.dim()
+    view[0], view[axis] = num_experts, masks.size(1)
+    m = masks.to(z.device, torch.bool).view(view)
+    if factors is not None:
+        f = torch.as_tensor(factors, dtype=z.dtype, device=z.device)
+        z = z * f.view([num_experts] + [1] * (z.dim() - 1))
+    return z, m, axis
+
+
+def aggregate_logits(expert_logits: Sequence[torch.Tensor],
+                     masks: torch.Tensor,
+                     factors: Optional[torch.Tensor] = None,
+                     mode: str = 'avg',
+                     class_dim: int = 1) -> torch.Tensor:
+    """Merge the experts' logits into one prediction (Eq. 3, Table 7).
+
+    With :math:`\\hat z_i = f_i z_i` (``factors``, Eq. 2; None means
+    :math:`f_i = 1`) and :math:`S^c` the experts that target class ``c``:
+
+    - ``'avg'`` (Eq. 3, ACE): :math:`o^c` is the mean of :math:`\\hat z_i^c`
+      over :math:`S^c`. Table 7 (4) "avg w/o scaling" is ``factors=None``.
+    - ``'max'`` (Table 7 (2)): the maximum over :math:`S^c`.
+    - ``'concat'`` (Table 7 (3)): class ``c`` comes from the one expert whose
+      dominant group holds it, i.e. the last (highest-index) expert of
+      :math:`S^c`. The paper's formula uses unscaled logits, so pass
+      ``factors=None`` to reproduce it.
+
+    A class that no expert targets gets 0 (avg, concat) or -inf (max);
+    planner masks always cover every class.
+
+    Args:
+        expert_logits (Sequence[Tensor]): K logits of the same shape, e.g.
+            ``[N, C]`` or ``[N, C, H, W]``.
+        masks (Tensor): ``[K, C]`` bool target masks.
+        factors (Tensor, optional): ``[K]`` factors. Defaults to None.
+        mode (str): ``'avg'``, ``'max'`` or ``'concat'``. Defaults to
+            ``'avg'``.
+        class_dim (int): The class axis of each logit tensor. Defaults to 1.
+
+    Returns:
+        Tensor: The aggregated logits, same shape as one expert's.
+    """
+    if mode not in AGGREGATIONS:
+        raise ValueError(f'unknown aggregation {mode!r}, valid modes are '
+                         f'{list(AGGREGATIONS)}')
+    z, m, _ = _stack_experts(expert_logits, masks, factors, class_dim)
+    if mode == 'avg':
+        m = m.to(z.dtype)
+        return (z * m).sum(dim=0) / m.sum(dim=0).clamp(min=1)
+    if mode == 'max':
+        return z.masked_fill(~m, float('-inf')).amax(dim=0)
+    # Owner of c: the expert targeting c with no later expert targeting it.
+    later = m.flip(0).long().cumsum(dim=0).flip(0)  # experts >= i on c
+    owner = m & (later == 1)
+    return (z * owner.to(z.dtype)).sum(dim=0)
+
+
+def expert_probs(expert_logits: Sequence[torch.Tensor],
+                 masks: torch.Tensor,
+                 factors: Optional[torch.Tensor] = None,
+                 class_dim: int = 1) -> torch.Tensor:
+    """Each expert's own prediction, for per-expert metrics (Table 5).
+
+    The softmax is taken over the expert's target classes only and its
+    interfering classes get probability 0, so an expert that never sees the
+    many-shot classes scores 0 on them, as expert 3 in Table 5.
+
+    Args:
+        expert_logits (Sequence[Tensor]): K logits of the same shape.
+        masks (Tensor): ``[K, C]`` bool target masks.
+        factors (Tensor, optional): ``[K]`` factors applied before the
+            softmax. Defaults to None.
+        class_dim (int): The class axis of each logit tensor. Defaults to 1.
+
+    Returns:
+        Tensor: ``[K, *shape]`` probabilities (expert axis first).
+    """
+    z, m, axis = _stack_experts(expert_logits, masks, factors, class_dim)
+    return z.masked_fill(~m, float('-inf')).softmax(dim=axis)
+
+
+def _to_rows(x: torch.Tensor, class_dim: int) -> torch.Tensor:
+    """``[..., C, ...]`` -> ``[M, C]`` (class axis last, rest flattened)."""
+    return x.movedim(class_dim, -1).reshape(-1, x.size(class_dim))
+
+
+def ace_losses(expert_logits: Sequence[torch.Tensor],
+               targets: torch.Tensor,
+               masks: torch.Tensor,
+               class_dim: int = 1,
+               split_specific: bool = False,
+               ignore_index: Optional[int] = None,
+               eps: float = 1e-12) -> Dict[str, torch.Tensor]:
+    """Per-expert classification (Eq. 4) and complement (Eq. 5) losses.
+
+    Each sample (or pixel) ``n`` carries a label distribution
+    :math:`y_n` (a one-hot row for hard labels; Mixup/CutMix give
+    ``lam * onehot(a) + (1 - lam) * onehot(b)``). For expert ``i``:
+
+    - membership :math:`m_n = \\sum_{c \\in C_i} y_{nc}`: 1 or 0 for a hard
+      label in / not in :math:`C_i` (so the hard-label sub-batch is exactly
+      :math:`\\mathcal{B}_i`), and ``lam * [a in C_i] + (1 - lam) *
+      [b in C_i]`` for a Mixup pair.
+    - :math:`CE_n = -\\sum_{c \\in C_i} y_{nc} \\log \\sigma(z_i)_{nc}` with
+      the softmax over the *full* logit vector (Eq. 4): the label mass outside
+      :math:`C_i` is dropped, i.e. a Mixup sample contributes the
+      ``lam``-weighted sum of its two labels' terms, each masked by
+      membership in :math:`C_i`.
+    - :math:`COM_n = m_n \\sum_{c \\notin C_i} z_{i,nc}^2` (Eq. 5), the
+      interfering logits of the expert's own sub-batch pushed to 0.
+    - ``cls_i = sum_n CE_n / sum_n m_n`` and ``com_i = sum_n COM_n / sum_n
+      m_n``: the sub-batch means, so hard labels reduce exactly to Eq. 4/5
+      averaged over :math:`\\mathcal{B}_i`. The denominator is clamped to
+      ``eps``: an empty sub-batch gives exactly 0 (not NaN) while its
+      (zero) gradient still reaches every parameter, so DDP sees all of
+      them in every step.
+
+    Hard labels are gathered rather than expanded to one-hot rows, so dense
+    targets (``[N, H, W]``) cost no ``[N, C, H, W]`` label tensor.
+
+    Args:
+        expert_logits (Sequence[Tensor]): K logits of the same shape, e.g.
+            ``[N, C]`` or ``[N, C, H, W]``.
+        targets (Tensor): Hard integer labels shaped like the logits without
+            the class axis, or soft scores shaped like the logits.
+        masks (Tensor): ``[K, C]`` bool target masks.
+        class_dim (int): The class axis of the logits. Defaults to 1.
+        split_specific (bool): Split-specific classifiers (SSC, Table 5):
+            the softmax runs over :math:`C_i` only (interfering logits are
+            excluded, as if those classifier rows did not exist) and ``com``
+            is 0. Defaults to False.
+        ignore_index (int, optional): Hard labels equal to it get weight 0
+            (for dense / segmentation targets). Defaults to None.
+        eps (float): Floor of the denominators. Defaults to 1e-12.
+
+    Returns:
+        dict[str, Tensor]: ``cls``, ``com``: ``[K]`` losses; ``size``: ``[K]``
+        (soft) sub-batch sizes :math:`\\sum_n m_n`, detached.
+    """
+    # fp32: under AMP the squared logits of Eq. 5 could overflow fp16.
+    z = torch.stack([_to_rows(x, class_dim) for x in expert_logits]).float()
+    num_experts, _, num_classes = z.shape  # z: [K, M, C]
+    masks = masks.to(z.device, torch.bool)
+    if masks.shape != (num_experts, num_classes):
+        raise ValueError(f'masks of shape {tuple(masks.shape)} do not match '
+                         f'{num_experts} experts x {num_classes} classes')
+    logits_dim = expert_logits[0].dim()
+
+    if split_specific:
+        logp = z.masked_fill(~masks[:, None, :], float('-inf'))
+        # Interfering entries are -inf: zero them so 0 * -inf never occurs.
+        logp = logp.log_softmax(dim=-1).masked_fill(~masks[:, None, :], 0.)
+    else:
+        logp = z.log_softmax(dim=-1)
+
+    if targets.dim() == logits_dim - 1 and not targets.is_floating_point():
+        # Hard labels: gather instead of a one-hot [M, C] (dense targets).
+        labels = targets.reshape(-1).to(z.device).long()
+        valid = torch.ones_like(labels, dtype=torch.bool) \
+            if ignore_index is None else labels != ignore_index
+        labels = labels.masked_fill(~valid, 0)
+        member = (masks[:, labels] & valid).float()  # [K, M]
+        index = labels[None, :, None].expand(num_experts, -1, 1)
+        ce = -logp.gather(2, index).squeeze(2) * member
+    elif targets.dim() == logits_dim:
+        y = _to_rows(targets.to(z.device), class_dim).float()  # [M, C]
+        if y.shape[1] != num_classes:
+            raise ValueError(f'soft targets have {y.shape[1]} classes, the '
+                             f'logits have {num_classes}')
+        y = y[None] * masks[:, None, :]  # label mass inside C_i: [K, M, C]
+        member = y.sum(dim=2)
+        ce = -(y * logp).sum(dim=2)
+    else:
+        raise ValueError(
+            'targets must be integer labels shaped like the logits without '
+            'the class axis, or soft scores shaped like the logits; got '
+            f'{tuple(targets.shape)} ({targets.dtype}) for logits of shape '
+            f'{tuple(expert_logits[0].shape)}')
+
+    size = member.sum(dim=1)
+    denom = size.clamp(min=eps)
+    cls = ce.sum(dim=1) / denom
+    if split_specific:
+        com = torch.zeros_like(cls)
+    else:
+        interfering = (~masks)[:, None, :].to(z.dtype)
+        com_n = (z.pow(2) * interfering).sum(dim=2) * member
+        com = com_n.sum(dim=1) / denom
+    return dict(cls=cls, com=com, size=size.detach())

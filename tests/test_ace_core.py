@@ -1,0 +1,310 @@
+"""Framework-neutral ACE math (mmace/models/utils/ace.py), checked by hand.
+
+The module is loaded from its file so that these tests need torch only.
+"""
+import ast
+import importlib.util
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+ACE_PY = Path(__file__).resolve().parents[1] / 'mmace/models/utils/ace.py'
+_spec = importlib.util.spec_from_file_location('ace_core', ACE_PY)
+ace = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ace)
+
+
+def targets_of(masks):
+    """Target class indices of each expert, as lists."""
+    return [torch.nonzero(m).flatten().tolist() for m in masks]
+
+
+def test_only_torch_is_imported():
+    tree = ast.parse(ACE_PY.read_text())
+    roots = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots |= {a.name.split('.')[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            roots.add(node.module.split('.')[0])
+    assert roots <= {'torch', 'typing', 'math'}, roots
+
+
+# --------------------------------------------------------------- planner
+def test_planner_c10_k3():
+    # Index order is frequency order here: ranks == class indices.
+    counts = [100, 80, 60, 50, 40, 30, 20, 10, 5, 1]
+    masks = ace.plan_target_masks(counts, 3)
+    assert masks.dtype == torch.bool and masks.shape == (3, 10)
+    # Experts start at ranks floor(i * 10 / 3) = 0, 3, 6.
+    assert targets_of(masks) == [
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+        [3, 4, 5, 6, 7, 8, 9],
+        [6, 7, 8, 9],
+    ]
+
+
+@pytest.mark.parametrize('num_experts, starts', [(3, [0, 33, 66]),
+                                                 (4, [0, 25, 50, 75])])
+def test_planner_c100(num_experts, starts):
+    counts = np.linspace(500, 5, 100).round().astype(np.int64)  # descending
+    masks = ace.plan_target_masks(counts, num_experts)
+    assert targets_of(masks) == [list(range(s, 100)) for s in starts]
+
+
+def test_planner_uses_counts_not_index_order():
+    # Rank by count: c2(9) c8(8) c5(7) | c0(5) c9(4) c1(3) | c6 c7 (2, 2)
+    # c3 c4 (1, 1); ties keep index order.
+    counts = torch.tensor([5, 3, 9, 1, 1, 7, 2, 2, 8, 4])
+    masks = ace.plan_target_masks(counts, 3)
+    assert targets_of(masks) == [
+        list(range(10)),
+        [0, 1, 3, 4, 6, 7, 9],  # all but the 3 most frequent: 2, 8, 5
+        [3, 4, 6, 7],  # ranks 6..9: c6, c7, c3, c4
+    ]
+
+
+def test_planner_ties_and_edge_k():
+    # All equal: the stable sort ranks by class index.
+    assert targets_of(ace.plan_target_masks([5] * 6, 3)) == [
+        [0, 1, 2, 3, 4, 5], [2, 3, 4, 5], [4, 5]]
+    assert ace.plan_target_masks([3, 1, 2], 1).all()
+    # K == C: expert i targets the C - i rarest classes.
+    assert targets_of(ace.plan_target_masks([3, 1, 2], 3)) == [
+        [0, 1, 2], [1, 2], [1]]
+    # C not a multiple of K: starts floor(i * 7 / 3) = 0, 2, 4.
+    assert ace.plan_target_masks(list(range(7, 0, -1)), 3).sum(1).tolist() \
+        == [7, 5, 3]
+
+
+@pytest.mark.parametrize('num_experts', [0, 11])
+def test_planner_bad_num_experts(num_experts):
+    with pytest.raises(ValueError, match=r'num_experts.*C=10'):
+        ace.plan_target_masks(list(range(10)), num_experts)
+
+
+def test_shares_and_lr_scales():
+    counts = [50, 30, 15, 5]
+    masks = ace.plan_target_masks(counts, 3)  # starts 0, 1, 2
+    shares = ace.expert_shares(counts, masks)
+    # (50+30+15+5)/100, (30+15+5)/100, (15+5)/100
+    assert torch.allclose(shares, torch.tensor([1.0, 0.5, 0.2]))
+    assert torch.allclose(
+        ace.lr_scales(shares, 'linear'), torch.tensor([1.0, 0.5, 0.2]))
+    assert torch.allclose(
+        ace.lr_scales(shares, 'sqrt'),
+        torch.tensor([1.0, math.sqrt(0.5), math.sqrt(0.2)]))
+    assert torch.equal(ace.lr_scales(shares, 'uniform'), torch.ones(3))
+    with pytest.raises(ValueError, match="linear.*sqrt.*uniform"):
+        ace.lr_scales(shares, 'cosine')
+
+
+# ---------------------------------------------- rescale and aggregation
+# K=2, C=3: counts [3, 2, 1] -> expert 1 targets {0, 1, 2}, expert 2 {1, 2}.
+MASKS2 = torch.tensor([[True, True, True], [False, True, True]])
+W = torch.tensor([
+    [[1., 0.], [0., 1.], [1., 1.]],  # ||w1||^2 = 1 + 1 + 2 = 4
+    [[3., 0.], [1., 1.], [0., 2.]],  # rows 1, 2: 2 + 4 = 6; all: 9 + 6 = 15
+])
+Z1 = torch.tensor([[1., 2., 3.]])
+Z2 = torch.tensor([[10., 4., -2.]])  # class 0 is interfering for expert 2
+
+
+def test_rescale_factors():
+    assert torch.equal(ace.plan_target_masks([3, 2, 1], 2), MASKS2)
+    f = ace.rescale_factors(W, MASKS2)  # squared, target rows: 6 / 4
+    assert torch.allclose(f, torch.tensor([1.0, 1.5]))
+    f = ace.rescale_factors(W, MASKS2, power=1)  # sqrt(6) / sqrt(4)
+    assert torch.allclose(f, torch.tensor([1.0, math.sqrt(1.5)]))
+    f = ace.rescale_factors(list(W), MASKS2, norm_over='all')  # 15 / 4
+    assert torch.allclose(f, torch.tensor([1.0, 3.75]))
+    assert torch.equal(ace.rescale_factors(W, MASKS2, power=0), torch.ones(2))
+    # 1x1 conv weights [K, C, D, 1, 1] are flattened.
+    f = ace.rescale_factors(W[..., None, None], MASKS2)
+    assert torch.allclose(f, torch.tensor([1.0, 1.5]))
+    with pytest.raises(ValueError, match='target'):
+        ace.rescale_factors(W, MASKS2, norm_over='rows')
+
+
+@pytest.mark.parametrize('mode, factors, expected', [
+    # z_hat2 = 1.5 * [10, 4, -2] = [15, 6, -3]; class 0 only from expert 1.
+    ('avg', [1.0, 1.5], [1., (2 + 6) / 2, (3 - 3) / 2]),  # Eq. 3 (ACE)
+    ('avg', None, [1., (2 + 4) / 2, (3 - 2) / 2]),  # Table 7 (4)
+    ('max', [1.0, 1.5], [1., max(2, 6), max(3, -3)]),  # Table 7 (2)
+    # Table 7 (3): class 0 owned by expert 1, classes 1, 2 by expert 2.
+    ('concat', [1.0, 1.5], [1., 6., -3.]),
+    ('concat', None, [1., 4., -2.]),
+])
+def test_aggregate_by_hand(mode, factors, expected):
+    f = None if factors is None else torch.tensor(factors)
+    o = ace.aggregate_logits([Z1, Z2], MASKS2, f, mode=mode)
+    assert torch.allclose(o, torch.tensor([expected]))
+
+
+def test_aggregate_three_experts():
+    # counts [3, 2, 1], K=3: targets {0,1,2}, {1,2}, {2}.
+    masks = ace.plan_target_masks([3, 2, 1], 3)
+    z = [torch.tensor([[1., 2., 3.]]), torch.tensor([[9., 4., 6.]]),
+         torch.tensor([[9., 9., 12.]])]
+    # avg: [1, (2+4)/2, (3+6+12)/3]
+    assert torch.allclose(
+        ace.aggregate_logits(z, masks), torch.tensor([[1., 3., 7.]]))
+    # concat: c0 <- e1, c1 <- e2, c2 <- e3
+    assert torch.allclose(
+        ace.aggregate_logits(z, masks, mode='concat'),
+        torch.tensor([[1., 4., 12.]]))
+    with pytest.raises(ValueError, match='avg'):
+        ace.aggregate_logits(z, masks, mode='sum')
+    with pytest.raises(ValueError, match='masks'):
+        ace.aggregate_logits(z, MASKS2)
+
+
+def test_aggregate_class_dim_last():
+    o = ace.aggregate_logits([Z1[:, None], Z2[:, None]], MASKS2,
+                             torch.tensor([1.0, 1.5]), class_dim=-1)
+    assert torch.allclose(o, torch.tensor([[[1., 4., 0.]]]))
+
+
+def test_expert_probs():
+    p = ace.expert_probs([Z1, Z2], MASKS2)
+    assert p.shape == (2, 1, 3)
+    assert torch.allclose(p[0], Z1.softmax(1))
+    # Expert 2: softmax over classes 1, 2 of [4, -2]; 0 on class 0.
+    e = math.exp(-6)
+    assert torch.allclose(p[1], torch.tensor([[0., 1 / (1 + e), e / (1 + e)]]))
+
+
+# ------------------------------------------------------------- losses
+# Expert 1 gives all-zero logits: log_softmax = -log 3 on every class.
+LOG3 = math.log(3)
+
+
+def _logits():
+    z1 = torch.zeros(3, 3, requires_grad=True)
+    z2 = torch.tensor([[5., 1., 1.], [1., 0., 0.], [2., 0., 0.]],
+                      requires_grad=True)
+    return z1, z2
+
+
+def test_ace_losses_hard_by_hand():
+    z1, z2 = _logits()
+    labels = torch.tensor([0, 1, 2])  # sample 0 is outside C_2 = {1, 2}
+    out = ace.ace_losses([z1, z2], labels, MASKS2)
+    assert torch.allclose(out['size'], torch.tensor([3., 2.]))
+    # Expert 1: CE = log 3 for every sample; no interfering class.
+    # Expert 2 on its sub-batch {1, 2}:
+    #   sample 1, logits [1, 0, 0], label 1: CE = log(e + 2) - 0
+    #   sample 2, logits [2, 0, 0], label 2: CE = log(e^2 + 2) - 0
+    #   complement: class 0 logits 1^2 and 2^2 -> (1 + 4) / 2
+    e = math.e
+    cls2 = (math.log(e + 2) + math.log(e**2 + 2)) / 2
+    assert torch.allclose(out['cls'], torch.tensor([LOG3, cls2]))
+    assert torch.allclose(out['com'], torch.tensor([0., 2.5]))
+    # Same numbers from the one-hot (soft) form of the labels.
+    soft = ace.ace_losses([z1, z2], nn.functional.one_hot(labels, 3).float(),
+                          MASKS2)
+    for key in ('cls', 'com', 'size'):
+        assert torch.allclose(soft[key], out[key])
+
+
+def test_split_specific_by_hand():
+    z1, z2 = _logits()
+    out = ace.ace_losses([z1, z2], torch.tensor([0, 1, 2]), MASKS2,
+                         split_specific=True)
+    # Expert 2's softmax covers classes 1, 2 only: logits [0, 0] -> log 2.
+    assert torch.allclose(out['cls'], torch.tensor([LOG3, math.log(2)]))
+    assert torch.equal(out['com'], torch.zeros(2))
+    out['cls'].sum().backward()
+    assert torch.isfinite(z2.grad).all()
+    assert torch.equal(z2.grad[:, 0], torch.zeros(3))  # interfering: no grad
+
+
+def test_empty_sub_batch_is_zero_with_finite_grads():
+    z1, z2 = _logits()
+    labels = torch.tensor([0, 0, 0])  # nobody in C_2
+    for split_specific in (False, True):
+        out = ace.ace_losses([z1, z2], labels, MASKS2,
+                             split_specific=split_specific)
+        assert out['cls'][1].item() == 0.0 and out['com'][1].item() == 0.0
+        assert out['size'][1].item() == 0.0
+    out = ace.ace_losses([z1, z2], labels, MASKS2)
+    (out['cls'] + out['com']).sum().backward()
+    # The graph still reaches expert 2 (DDP), with an all-zero gradient.
+    assert z2.grad is not None and torch.equal(z2.grad, torch.zeros(3, 3))
+    assert torch.isfinite(z1.grad).all() and z1.grad.abs().sum() > 0
+
+
+def test_mixup_membership():
+    z1, z2 = _logits()
+    lam = 0.7
+    # Sample 0 mixes class 2 (in C_2) with weight lam and class 0 (not in
+    # C_2) with 1 - lam; samples 1, 2 are plain labels 1 and 2.
+    y = torch.tensor([[1 - lam, 0., lam], [0., 1., 0.], [0., 0., 1.]])
+    out = ace.ace_losses([z1, z2], y, MASKS2)
+    assert torch.allclose(out['size'], torch.tensor([3., lam + 2]))
+    logp2 = z2.detach().log_softmax(1)
+    # Expert 2: sample 0 counts lam * CE(label 2); class 0's mass is dropped.
+    ce = [-lam * logp2[0, 2], -logp2[1, 1], -logp2[2, 2]]
+    assert torch.allclose(out['cls'][1], sum(ce) / (lam + 2))
+    # Complement: sample 0 weighs its class-0 logit^2 (25) by lam.
+    assert torch.allclose(out['com'][1],
+                          torch.tensor((lam * 25 + 1 + 4) / (lam + 2)))
+    # Expert 1 targets everything: plain soft CE, membership 1 each.
+    assert torch.allclose(out['cls'][0], torch.tensor(LOG3))
+
+
+def test_single_mixup_sample_membership_is_lam():
+    z1, z2 = _logits()
+    y = torch.tensor([[0.25, 0., 0.75]])  # 0.75 on class 2, 0.25 on class 0
+    out = ace.ace_losses([z1[:1], z2[:1]], y, MASKS2)
+    assert torch.allclose(out['size'], torch.tensor([1.0, 0.75]))
+    # Divided by the membership: the CE of label 2 alone, and 5^2.
+    assert torch.allclose(out['cls'][1], -z2[0].detach().log_softmax(0)[2])
+    assert torch.allclose(out['com'][1], torch.tensor(25.))
+
+
+def test_bad_targets():
+    z1, z2 = _logits()
+    with pytest.raises(ValueError, match='targets'):
+        ace.ace_losses([z1, z2], torch.zeros(3, 3, 1), MASKS2)
+    with pytest.raises(ValueError, match='masks'):
+        ace.ace_losses([z1, z2], torch.tensor([0, 1, 2]), MASKS2[:1])
+
+
+# ------------------------------------------------------- dense logits
+def test_dense_per_pixel_heads():
+    """A per-pixel ACE 'head': one 1x1 conv per expert on [N, D, H, W]."""
+    torch.manual_seed(0)
+    n, d, h, w, c, k = 2, 4, 3, 5, 6, 3
+    masks = ace.plan_target_masks([60, 50, 40, 30, 20, 10], k)
+    convs = nn.ModuleList(nn.Conv2d(d, c, 1) for _ in range(k))
+    feats = torch.randn(n, d, h, w)
+    labels = torch.randint(0, c, (n, h, w))
+    labels[0, 0] = 255  # an ignored row of pixels
+    logits = [conv(feats) for conv in convs]  # K x [N, C, H, W]
+
+    out = ace.ace_losses(logits, labels, masks, ignore_index=255)
+    # Same as flattening the pixels to rows and dropping the ignored ones.
+    keep = labels.flatten() != 255
+    rows = [z.permute(0, 2, 3, 1).reshape(-1, c)[keep] for z in logits]
+    ref = ace.ace_losses(rows, labels.flatten()[keep], masks)
+    for key in ('cls', 'com', 'size'):
+        assert torch.allclose(out[key], ref[key])
+    assert out['size'][0].item() == n * h * w - w
+    (out['cls'] + out['com']).sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in convs.parameters())
+
+    weights = torch.stack([conv.weight for conv in convs])  # [K, C, D, 1, 1]
+    f = ace.rescale_factors(weights.detach(), masks)
+    o = ace.aggregate_logits(logits, masks, f)
+    assert o.shape == (n, c, h, w)
+    ref = ace.aggregate_logits(
+        [z.permute(0, 2, 3, 1).reshape(-1, c) for z in logits], masks, f)
+    assert torch.allclose(o.permute(0, 2, 3, 1).reshape(-1, c), ref)
+    p = ace.expert_probs(logits, masks)
+    assert p.shape == (k, n, c, h, w)
+    assert torch.allclose(p.sum(2), torch.ones(k, n, h, w))

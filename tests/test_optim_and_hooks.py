@@ -1,0 +1,430 @@
+"""ACEOptimWrapperConstructor (Sec. 3.4, Eq. 7/8) and SwitchOffBatchAugHook.
+
+The expected expert shares are written out by hand (CIFAR-10-LT-100) or
+computed here in plain Python (Places-LT), independently of
+``mmace.models.utils.ace``.
+"""
+import math
+from collections import Counter
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.dataset import default_collate
+from mmengine.hooks import Hook
+from mmengine.model import BaseModel
+from mmengine.optim import LinearLR, MultiStepLR, build_optim_wrapper
+from mmengine.registry import init_default_scope
+from mmengine.runner import IterBasedTrainLoop, Runner
+from mmpretrain.models import ClsDataPreprocessor
+from mmpretrain.structures import DataSample
+from torch.utils.data import DataLoader
+
+import mmace  # noqa: F401  (registers the constructor and the hook)
+from mmace.engine import ACEOptimWrapperConstructor, SwitchOffBatchAugHook
+from mmace.models.utils.ace import expert_shares, plan_target_masks
+
+# CIFAR-10-LT-100 training counts. With 5 experts, expert i (0-based) targets
+# class ranks 2i..9, so its share is sum(counts[2i:]) / 12406:
+#   12406, 12406 - 5000 - 2997 = 4409, 4409 - 1796 - 1077 = 1536,
+#   1536 - 645 - 387 = 504, 504 - 232 - 139 = 133 (= 83 + 50).
+CIFAR10_LT_COUNTS = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
+CIFAR10_LT_SHARES = [n / 12406 for n in (12406, 4409, 1536, 504, 133)]
+
+PLACES_LT_TRAIN = (Path(__file__).resolve().parents[1].parent / 'shared' /
+                   'data' / 'lt-lists' / 'Places_LT_train.txt')
+
+SGD = dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4)
+SCHEMES = dict(linear=lambda s: s, sqrt=math.sqrt, uniform=lambda s: 1.)
+
+
+class ToyACEHead(nn.Module):
+    """Stand-in for ACEHead: per-expert classifiers + stored counts."""
+
+    def __init__(self, class_counts, num_experts, in_channels=4):
+        super().__init__()
+        self.num_experts = num_experts
+        self.register_buffer('class_counts', torch.tensor(class_counts))
+        self.classifiers = nn.ModuleList(
+            nn.Linear(in_channels, len(class_counts))
+            for _ in range(num_experts))
+
+    def expert_shares(self):
+        masks = plan_target_masks(self.class_counts, self.num_experts)
+        return expert_shares(self.class_counts, masks)
+
+
+class ToyACE(nn.Module):
+    """Stand-in for an ACE ImageClassifier (same attribute names)."""
+
+    def __init__(self, class_counts, num_experts):
+        super().__init__()
+        self.backbone = nn.Module()
+        self.backbone.stem = nn.Sequential(
+            nn.Conv2d(3, 4, 3, bias=False), nn.BatchNorm2d(4))
+        self.backbone.experts = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(4, 4, 3), nn.BatchNorm2d(4))
+            for _ in range(num_experts))
+        self.neck = nn.Linear(4, 4)
+        self.head = ToyACEHead(class_counts, num_experts)
+
+
+def build(model, optimizer=SGD, **kwargs):
+    """Build through mmengine's builder, as the Runner does."""
+    init_default_scope('mmpretrain')
+    cfg = dict(
+        constructor='ACEOptimWrapperConstructor', optimizer=optimizer,
+        **kwargs)
+    return build_optim_wrapper(model, cfg)
+
+
+def group_of(optim_wrapper, param):
+    groups = [
+        g for g in optim_wrapper.param_groups
+        if any(p is param for p in g['params'])
+    ]
+    assert len(groups) == 1
+    return groups[0]
+
+
+def expert_params(model, i):
+    yield from model.backbone.experts[i].parameters()
+    yield from model.head.classifiers[i].parameters()
+
+
+def shared_params(model):
+    for name, p in model.named_parameters():
+        if '.experts.' not in name and '.classifiers.' not in name:
+            yield p
+
+
+def check_lrs(optim_wrapper, model, base_lr, factors):
+    for p in shared_params(model):
+        assert group_of(optim_wrapper, p)['lr'] == pytest.approx(base_lr)
+    for i, factor in enumerate(factors):
+        for p in expert_params(model, i):
+            assert group_of(optim_wrapper, p)['lr'] == pytest.approx(
+                base_lr * factor, rel=1e-6)  # shares are float32
+
+
+def places_lt_counts():
+    if not PLACES_LT_TRAIN.is_file():
+        pytest.skip(f'{PLACES_LT_TRAIN} not found')
+    labels = Counter(
+        int(line.split()[-1])
+        for line in PLACES_LT_TRAIN.read_text().splitlines() if line.strip())
+    return [labels.get(c, 0) for c in range(max(labels) + 1)]
+
+
+def plain_shares(counts, num_experts):
+    """Eq. 1 + Eq. 7 by hand: expert i targets ranks floor(i*C/K).. ."""
+    ranked = sorted(counts, reverse=True)
+    num_classes = len(ranked)
+    return [
+        sum(ranked[i * num_classes // num_experts:]) / sum(ranked)
+        for i in range(num_experts)
+    ]
+
+
+@pytest.mark.parametrize('scheme', list(SCHEMES))
+def test_cifar10_lt_expert_lr_is_eta0_times_scaled_share(scheme):
+    model = ToyACE(CIFAR10_LT_COUNTS, num_experts=5)
+    optim_wrapper = build(model, paramwise_cfg=dict(lr_scheme=scheme))
+    factors = [SCHEMES[scheme](s) for s in CIFAR10_LT_SHARES]
+    check_lrs(optim_wrapper, model, 0.1, factors)
+    # One shared group + one per expert; momentum / wd untouched.
+    groups = optim_wrapper.optimizer.param_groups
+    assert len(groups) == 6
+    assert groups[0]['lr'] == 0.1  # the `lr` mmengine logs is group 0's
+    for group in groups:
+        assert group['momentum'] == 0.9
+        assert group['weight_decay'] == 5e-4
+
+
+def test_default_scheme_is_linear():
+    model = ToyACE(CIFAR10_LT_COUNTS, num_experts=5)
+    check_lrs(build(model), model, 0.1, CIFAR10_LT_SHARES)
+
+
+@pytest.mark.parametrize('scheme', list(SCHEMES))
+def test_places_lt_profile(scheme):
+    counts = places_lt_counts()
+    assert len(counts) == 365
+    shares = plain_shares(counts, 3)
+    assert shares[0] == 1 and 0 < shares[2] < shares[1] < 1
+    model = ToyACE(counts, num_experts=3)
+    optim_wrapper = build(model, paramwise_cfg=dict(lr_scheme=scheme))
+    check_lrs(optim_wrapper, model, 0.1, [SCHEMES[scheme](s) for s in shares])
+
+
+def real_ace_model(class_counts, num_experts, num_classes=10):
+    from mmpretrain.registry import MODELS
+    if 'ACEBackbone' not in MODELS.module_dict:
+        pytest.skip('ACEBackbone is not registered')
+    return MODELS.build(
+        dict(
+            type='ImageClassifier',
+            backbone=dict(
+                type='ACEBackbone',
+                backbone=dict(type='CIFARResNet', depth=32),
+                num_experts=num_experts),
+            neck=dict(type='GlobalAveragePooling'),
+            head=dict(
+                type='ACEHead',
+                num_classes=num_classes,
+                in_channels=64,
+                num_experts=num_experts,
+                class_counts=class_counts)))
+
+
+@pytest.mark.parametrize('scheme', list(SCHEMES))
+def test_real_ace_model(scheme):
+    model = real_ace_model(CIFAR10_LT_COUNTS, num_experts=5)
+    optim_wrapper = build(model, paramwise_cfg=dict(lr_scheme=scheme))
+    for p in model.backbone.trunk.parameters():
+        assert group_of(optim_wrapper, p)['lr'] == pytest.approx(0.1)
+    check_lrs(optim_wrapper, model, 0.1,
+              [SCHEMES[scheme](s) for s in CIFAR10_LT_SHARES])
+
+
+def test_real_ace_model_without_counts():
+    # Counts left to the LongTailRunner ('auto') but never filled.
+    model = real_ace_model('auto', num_experts=5)
+    with pytest.raises(RuntimeError, match='class counts were never'):
+        build(model)
+
+
+def test_ratios_survive_warmup_and_milestones():
+    model = ToyACE(CIFAR10_LT_COUNTS, num_experts=5)
+    optim_wrapper = build(model)
+    schedulers = [
+        LinearLR(optim_wrapper, start_factor=0.1, begin=0, end=3),
+        MultiStepLR(optim_wrapper, milestones=[5, 7], gamma=0.1),
+    ]
+    for epoch in range(9):
+        if epoch < 3:  # linear warm-up: 0.01, 0.055, 0.1
+            expected = 0.1 * (0.1 + 0.9 * epoch / 2)
+        else:
+            expected = 0.1 * 0.1**sum(epoch >= m for m in (5, 7))
+        check_lrs(optim_wrapper, model, expected, CIFAR10_LT_SHARES)
+        for scheduler in schedulers:
+            scheduler.step()
+
+
+def test_adamw_with_paramwise_cfg():
+    model = ToyACE(CIFAR10_LT_COUNTS, num_experts=5)
+    optim_wrapper = build(
+        model,
+        optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
+        paramwise_cfg=dict(
+            lr_scheme='linear',
+            norm_decay_mult=0.,
+            bias_decay_mult=0.,
+            custom_keys={'.classifiers': dict(lr_mult=0.5)}))
+    share = CIFAR10_LT_SHARES[3]
+    conv, bn = model.backbone.experts[3]
+    fc = model.head.classifiers[3]
+    # fc.bias: custom_keys win over the decay mults (mmengine's rule).
+    for p, lr, wd in [(conv.weight, 1e-3 * share, 0.05),
+                      (conv.bias, 1e-3 * share, 0.),
+                      (bn.weight, 1e-3 * share, 0.),
+                      (fc.bias, 1e-3 * 0.5 * share, 0.05),
+                      (model.backbone.stem[1].bias, 1e-3, 0.),
+                      (model.backbone.stem[0].weight, 1e-3, 0.05)]:
+        group = group_of(optim_wrapper, p)
+        assert group['lr'] == pytest.approx(lr)
+        assert group['weight_decay'] == wd
+    assert isinstance(optim_wrapper.optimizer, torch.optim.AdamW)
+    # Equal settings merged: shared {wd, no wd}, per expert
+    # {wd, no wd, classifier}.
+    assert len(optim_wrapper.optimizer.param_groups) == 2 + 3 * 5
+
+
+def test_amp_optim_wrapper_and_clip_grad(monkeypatch):
+    if not torch.cuda.is_available():
+        # AmpOptimWrapper asserts an accelerator in __init__; only the
+        # pass-through of wrapper type and options is under test here.
+        from mmengine.optim.optimizer import amp_optimizer_wrapper
+        monkeypatch.setattr(amp_optimizer_wrapper, 'is_cuda_available',
+                            lambda: True)
+    model = ToyACE(CIFAR10_LT_COUNTS, num_experts=5)
+    optim_wrapper = build(
+        model,
+        type='AmpOptimWrapper',
+        dtype='bfloat16',
+        clip_grad=dict(max_norm=5.))
+    assert type(optim_wrapper).__name__ == 'AmpOptimWrapper'
+    assert optim_wrapper.clip_grad_kwargs == dict(max_norm=5.)
+    check_lrs(optim_wrapper, model, 0.1, CIFAR10_LT_SHARES)
+
+
+def test_model_wrapper_and_custom_prefixes():
+    model = ToyACE(CIFAR10_LT_COUNTS, num_experts=5)
+    wrapper = nn.Module()
+    wrapper.module = model  # like DDP: parameters named 'module.*'
+    check_lrs(build(wrapper), model, 0.1, CIFAR10_LT_SHARES)
+
+    optim_wrapper = build(
+        model, paramwise_cfg=dict(expert_prefixes=['head.classifiers']))
+    for p in model.backbone.experts[4].parameters():
+        assert group_of(optim_wrapper, p)['lr'] == pytest.approx(0.1)
+    for p in model.head.classifiers[4].parameters():
+        assert group_of(optim_wrapper, p)['lr'] == pytest.approx(
+            0.1 * CIFAR10_LT_SHARES[4])
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match=r'paramwise_cfg\.lr_scheme'):
+        ACEOptimWrapperConstructor(
+            dict(optimizer=SGD), dict(lr_scheme='cubic'))
+
+    plain = nn.Module()
+    plain.backbone = nn.Conv2d(3, 4, 3)
+    plain.head = nn.Linear(4, 10)
+    with pytest.raises(ValueError, match=r'needs an ACE model.*Linear'):
+        build(plain)
+
+    model = ToyACE(CIFAR10_LT_COUNTS, num_experts=5)
+    with pytest.raises(ValueError, match='no parameter'):
+        build(model, paramwise_cfg=dict(expert_prefixes=['branches']))
+
+    # More expert modules than the head has shares for.
+    model.backbone.experts.append(nn.Conv2d(4, 4, 1))
+    with pytest.raises(ValueError, match='expert 6'):
+        build(model)
+
+
+# ---------------------------------------------------------------------------
+# SwitchOffBatchAugHook
+
+
+class RecordingLogger:
+
+    def __init__(self):
+        self.messages = []
+
+    def info(self, msg):
+        self.messages.append(msg)
+
+
+def mixup_preprocessor():
+    return ClsDataPreprocessor(
+        num_classes=3,
+        batch_augments=dict(augments=dict(type='Mixup', alpha=0.3)))
+
+
+def fake_runner(max_epochs):
+    model = SimpleNamespace(data_preprocessor=mixup_preprocessor())
+    return SimpleNamespace(
+        epoch=0,
+        max_epochs=max_epochs,
+        model=model,
+        train_loop=SimpleNamespace(max_epochs=max_epochs),
+        logger=RecordingLogger())
+
+
+def run_epochs(hook, runner, start, stop):
+    """Mixup state (on=True) seen by each epoch in [start, stop)."""
+    hook.before_train(runner)
+    states = {}
+    for epoch in range(start, stop):
+        runner.epoch = epoch
+        hook.before_train_epoch(runner)
+        states[epoch] = runner.model.data_preprocessor.batch_augments \
+            is not None
+    return states
+
+
+def test_hook_switches_at_max_epochs_minus_num_last_epochs():
+    hook, runner = SwitchOffBatchAugHook(num_last_epochs=3), fake_runner(10)
+    states = run_epochs(hook, runner, 0, 10)
+    assert states == {e: e < 7 for e in range(10)}
+    assert runner.model.data_preprocessor.to_onehot  # labels stay one-hot
+    assert len(runner.logger.messages) == 1
+    assert 'epoch 8/10' in runner.logger.messages[0]
+
+
+def test_hook_resume_after_and_before_switch_point():
+    hook = SwitchOffBatchAugHook(num_last_epochs=3)
+    # A fresh process resumed at epoch 8: Mixup is rebuilt from the config.
+    assert run_epochs(hook, fake_runner(10), 8, 10) == {8: False, 9: False}
+    assert run_epochs(hook, fake_runner(10), 5, 10) == {
+        e: e < 7
+        for e in range(5, 10)
+    }
+
+
+def test_hook_edge_cases():
+    assert all(run_epochs(SwitchOffBatchAugHook(0), fake_runner(4), 0,
+                          4).values())
+    assert not any(
+        run_epochs(SwitchOffBatchAugHook(20), fake_runner(4), 0, 4).values())
+    for bad in (-1, 1.5, True, None):
+        with pytest.raises(ValueError, match='num_last_epochs'):
+            SwitchOffBatchAugHook(bad)
+
+    runner = fake_runner(4)
+    runner.train_loop = IterBasedTrainLoop.__new__(IterBasedTrainLoop)
+    with pytest.raises(TypeError, match='epoch-based'):
+        SwitchOffBatchAugHook(1).before_train(runner)
+
+
+class ToyClassifier(BaseModel):
+
+    def __init__(self):
+        super().__init__(data_preprocessor=mixup_preprocessor())
+        self.fc = nn.Linear(4, 3)
+        self.seen_scores = []
+
+    def forward(self, inputs, data_samples=None, mode='loss'):
+        scores = torch.stack([s.gt_score for s in data_samples])
+        self.seen_scores.append(scores)
+        logits = self.fc(inputs.flatten(1))
+        return dict(loss=-(scores * F.log_softmax(logits, 1)).sum(1).mean())
+
+
+def test_hook_in_a_real_runner(tmp_path):
+
+    class Recorder(Hook):
+        priority = 'LOWEST'  # after SwitchOffBatchAugHook
+
+        def __init__(self):
+            self.states = []
+
+        def before_train_epoch(self, runner):
+            self.states.append(
+                runner.model.data_preprocessor.batch_augments is not None)
+
+    class ToyDataset(torch.utils.data.Dataset):
+        # Fresh data samples per item, as a pipeline makes them: the
+        # preprocessor writes the (mixed) gt_score into them.
+
+        def __len__(self):
+            return 8
+
+        def __getitem__(self, i):
+            return dict(
+                inputs=torch.full((1, 2, 2), float(i)),
+                data_samples=DataSample().set_gt_label(i % 3))
+
+    recorder, model = Recorder(), ToyClassifier()
+    runner = Runner(
+        model=model,
+        work_dir=str(tmp_path),
+        train_dataloader=DataLoader(
+            ToyDataset(), batch_size=4, collate_fn=default_collate),
+        train_cfg=dict(by_epoch=True, max_epochs=3),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+        default_hooks=dict(checkpoint=None),
+        custom_hooks=[SwitchOffBatchAugHook(num_last_epochs=1), recorder],
+        default_scope='mmpretrain')
+    runner.train()
+    assert recorder.states == [True, True, False]
+    # Last epoch (2 iterations): unmixed, still one-hot score labels.
+    for scores in model.seen_scores[-2:]:
+        assert scores.shape == (4, 3)
+        assert torch.equal(scores.sum(1), torch.ones(4))
+        assert set(scores.unique().tolist()) == {0., 1.}
