@@ -1,0 +1,10 @@
+# The literal "100 epochs" reading of the paper, decays moved proportionally
+# from (120, 160) of 180 epochs.
+_base_ = './imagenet_lt_180e.py'
+
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=5,
+         convert_to_iter_based=True),
+    dict(type='MultiStepLR', by_epoch=True, milestones=[67, 89], gamma=0.1),
+]
+train_cfg = dict(max_epochs=100)

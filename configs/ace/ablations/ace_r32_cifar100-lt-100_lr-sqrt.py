@@ -1,0 +1,4 @@
+# Table 6: the sqrt learning-rate scheme (Eq. 8).
+_base_ = '../ace_r32_cifar100-lt-100.py'
+
+optim_wrapper = dict(paramwise_cfg=dict(lr_scheme='sqrt'))

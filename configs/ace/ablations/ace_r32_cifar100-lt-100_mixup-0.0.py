@@ -1,0 +1,5 @@
+# Table 8: alpha=0, i.e. no Mixup at all (ACE uses 0.3).
+_base_ = '../ace_r32_cifar100-lt-100.py'
+
+data_preprocessor = dict(batch_augments=None)
+custom_hooks = []

@@ -1,0 +1,4 @@
+# Mixed precision (same as `tools/train.py ... --amp`).
+_base_ = './ace_r50_inat2018.py'
+
+optim_wrapper = dict(type='AmpOptimWrapper', loss_scale='dynamic')
