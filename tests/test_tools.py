@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
+import mmace  # noqa: F401  (checkpoints load with weights_only=True)
+
 from conftest import PYTHON, REPO, needs_cifar10_jpeg, run_tool
 
 CE_CIFAR = REPO / 'configs/baseline/ce_r32_cifar10-lt-100.py'
@@ -113,7 +115,6 @@ def test_interrupted_then_resumed_run_matches_uninterrupted(tmp_path):
 
 def test_checkpoints_load_with_weights_only_default(tmp_path):
     """torch>=2.6 loads with weights_only=True; importing mmace allows it."""
-    import mmace  # noqa: F401
     from mmengine.logging import HistoryBuffer, MessageHub
     hub = MessageHub('ckpt-test')
     hub.update_scalar('train/loss', 1.5)
@@ -122,3 +123,72 @@ def test_checkpoints_load_with_weights_only_default(tmp_path):
     loaded = torch.load(path, weights_only=True)
     assert isinstance(loaded['message_hub']['log_scalars']['train/loss'],
                       HistoryBuffer)
+
+
+ACE_CIFAR = REPO / 'configs/ace/ace_r32_cifar10-lt-100.py'
+ACE_DIGITS = REPO / 'configs/quickstart/ace_r32_digits-lt.py'
+
+
+@needs_cifar10_jpeg
+def test_train_ace_on_real_cifar10_lt_reports_each_expert(user_dir):
+    work = user_dir / 'work'
+    run_tool([
+        PYTHON, REPO / 'tools/train.py', ACE_CIFAR, '--work-dir', work,
+        '--cfg-options', 'train_cfg.max_epochs=2', 'train_cfg.val_interval=2',
+        'custom_hooks.0.num_last_epochs=1',
+        'model.head.return_expert_scores=True', *SHORT_CIFAR
+    ], cwd=user_dir)
+    metrics = last_scalars(work)
+    assert metrics['accuracy/top1'] > 15.0
+    for i in (1, 2, 3):
+        for split in ('top1', 'many', 'medium', 'few'):
+            assert 0.0 <= metrics[f'accuracy/expert{i}_{split}'] <= 100.0
+    # Expert 3 never targets the most frequent classes (Eq. 1).
+    assert metrics['accuracy/expert3_many'] == 0.0
+
+
+def test_ace_checkpoint_tests_and_serves_with_mmpretrain_inferencer(tmp_path):
+    import numpy as np
+    from mmpretrain import ImageClassificationInferencer
+    from sklearn.datasets import load_digits
+
+    work = tmp_path / 'work'
+    run_tool([
+        PYTHON, REPO / 'tools/train.py', ACE_DIGITS, '--work-dir', work,
+        '--cfg-options', 'train_cfg.max_epochs=2', 'train_cfg.val_interval=2',
+        'custom_hooks.0.num_last_epochs=1'
+    ], cwd=tmp_path)
+    ckpt = work / 'epoch_2.pth'
+
+    out = tmp_path / 'metrics.json'
+    proc = run_tool([
+        PYTHON, REPO / 'tools/test.py', ACE_DIGITS, ckpt, '--work-dir', work,
+        '--out', out, '--expert-scores'
+    ], cwd=tmp_path)
+    tested = json.loads(out.read_text())
+    assert {'accuracy/top1', 'accuracy/expert2_few'} <= tested.keys()
+    assert 'expert3' in proc.stdout + proc.stderr  # the printed table
+
+    # Config + checkpoint, no dataset: the planner's counts and masks come
+    # from the checkpoint's buffers.
+    inferencer = ImageClassificationInferencer(
+        model=str(ACE_DIGITS), pretrained=str(ckpt), device='cpu')
+    digits = load_digits()
+    img = np.repeat((digits.images[0] * 255 / 16).astype(np.uint8)[..., None],
+                    3, axis=2)
+    result = inferencer(img)[0]
+    assert result['pred_class'] in [str(i) for i in range(10)]
+    assert np.isclose(np.sum(result['pred_scores']), 1.0, atol=1e-4)
+
+
+def test_dist_train_ace_two_cpu_processes(tmp_path):
+    work = tmp_path / 'work'
+    proc = run_tool([
+        'bash', REPO / 'tools/dist_train.sh', ACE_DIGITS, '2',
+        '--work-dir', work, '--cfg-options', 'train_cfg.max_epochs=2',
+        'train_cfg.val_interval=2', 'custom_hooks.0.num_last_epochs=1'
+    ], cwd=tmp_path, env={'PORT': '29518'})
+    log = proc.stdout + proc.stderr
+    assert 'Switch off batch augments' in log
+    assert 'expert 3' in log  # the constructor's lr table
+    assert (work / 'epoch_2.pth').is_file()

@@ -62,6 +62,10 @@ def fill_auto_class_counts(cfg: Config) -> None:
     counts = [int(c) for c in get_class_counts(dataset)]
     for container, key, _ in found:
         container[key] = counts
+    if isinstance(cfg, Config) and len(counts) > 100:
+        # The Runner dumps the config three times; yapf needs seconds for
+        # each of thousands of counts (8142 on iNat), so skip formatting.
+        super(Config, cfg).__setattr__('_format_python_code', False)
     print_log(
         f'class_counts for {paths}: {len(counts)} classes, '
         f'{sum(counts)} training samples (from train_dataloader.dataset)',

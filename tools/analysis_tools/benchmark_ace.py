@@ -1,0 +1,429 @@
+"""Time ACE against the cross-entropy baseline and compare with their FLOPs.
+
+Both models are built from the repo's model configs, get the same random
+batch and are timed in one process, interleaved round by round (the order
+alternates every round), so background load hits both alike. The medians,
+minima and the median of the per-round ratios are reported, next to the
+FLOP ratio: ACE should cost about what its extra FLOPs say, no more.
+
+Example:
+    python tools/analysis_tools/benchmark_ace.py --iters 20 --warmup 3
+    python tools/analysis_tools/benchmark_ace.py --mixup --json bench.json
+"""
+import argparse
+import copy
+import json
+import logging
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+from mmengine.analysis import FlopAnalyzer
+from mmengine.config import Config
+from mmengine.logging import MMLogger
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import init_default_scope
+
+REPO = Path(__file__).resolve().parents[2]
+ACE_CFG = REPO / 'configs/_base_/models/ace_resnet32_cifar.py'
+CE_CFG = REPO / 'configs/_base_/models/resnet32_cifar.py'
+# configs/_base_/datasets/cifar10_lt.py; the values do not change timings.
+CIFAR_MEAN = [125.307, 122.961, 113.8575]
+CIFAR_STD = [51.5865, 50.847, 51.255]
+SGD = dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=2e-4)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(
+        description='Train-step and inference time of ACE vs the CE '
+        'baseline on one random batch, compared with their FLOPs')
+    parser.add_argument('--ace-config', default=str(ACE_CFG),
+                        help='config file whose `model` is the ACE model')
+    parser.add_argument('--ce-config', default=str(CE_CFG),
+                        help='config file whose `model` is the CE baseline')
+    parser.add_argument(
+        '--device',
+        default='cuda' if torch.cuda.is_available() else 'cpu',
+        help='cpu or cuda (default: cuda if available)')
+    parser.add_argument('--batch-size', type=int, default=128)
+    parser.add_argument('--image-size', type=int, default=32)
+    parser.add_argument('--num-classes', type=int, default=10)
+    parser.add_argument(
+        '--imb-factor', type=float, default=100.,
+        help='class counts n_c = 5000 * imb^(-c/(C-1)) for the ACE planner '
+        '(C=10, imb=100: the CIFAR-10-LT-100 counts); labels are drawn '
+        'from them')
+    parser.add_argument('--num-experts', type=int, default=3)
+    parser.add_argument('--iters', type=int, default=30,
+                        help='timed rounds (one step of each model per round)')
+    parser.add_argument('--warmup', type=int, default=5,
+                        help='untimed rounds before the timed ones')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='torch.set_num_threads (default: leave it)')
+    parser.add_argument(
+        '--mixup', action='store_true',
+        help='train on soft Mixup scores (alpha --mixup-alpha) instead of '
+        'hard labels')
+    parser.add_argument('--mixup-alpha', type=float, default=0.3)
+    parser.add_argument(
+        '--tolerance', type=float, default=1.10,
+        help='target: measured time ratio <= tolerance x FLOP ratio')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--json', help='dump every number to this file')
+    return parser.parse_args()
+
+
+def lt_counts(num_classes, imb_factor, max_count=5000):
+    """Exponential long-tail profile (Cao et al. 2019), head class first."""
+    exps = np.arange(num_classes) / max(num_classes - 1, 1)
+    return (max_count * imb_factor**(-exps)).astype(np.int64)
+
+
+def build_model(cfg_file, args, counts=None):
+    from mmpretrain.registry import MODELS
+    model_cfg = Config.fromfile(cfg_file).model
+    model_cfg.head.num_classes = args.num_classes
+    if counts is not None:  # ACE
+        model_cfg.backbone.num_experts = args.num_experts
+        model_cfg.head.num_experts = args.num_experts
+        model_cfg.head.class_counts = counts.tolist()
+    model = MODELS.build(model_cfg)
+    model.init_weights()
+    return model.to(args.device)
+
+
+def make_batch(args, counts):
+    """One preprocessed batch: inputs ``[N, 3, H, W]`` and data samples."""
+    from mmpretrain.registry import MODELS
+    from mmpretrain.structures import DataSample
+    gen = torch.Generator().manual_seed(args.seed)
+    n, size = args.batch_size, args.image_size
+    images = torch.randint(0, 256, (n, 3, size, size), generator=gen,
+                           dtype=torch.uint8)
+    # Labels follow the long-tailed training distribution, so the experts'
+    # sub-batches have realistic sizes.
+    probs = torch.as_tensor(counts, dtype=torch.float)
+    labels = torch.multinomial(probs, n, replacement=True, generator=gen)
+    # mmpretrain's data interface is one DataSample per image; this runs once
+    # here, untimed (the timed steps reuse the preprocessed batch).
+    samples = [DataSample().set_gt_label(label) for label in labels]
+    preprocessor = MODELS.build(
+        dict(
+            type='ClsDataPreprocessor',
+            num_classes=args.num_classes,
+            mean=CIFAR_MEAN,
+            std=CIFAR_STD,
+            to_rgb=False,
+            batch_augments=dict(
+                augments=dict(type='Mixup', alpha=args.mixup_alpha))
+            if args.mixup else None)).to(args.device)
+    np.random.seed(args.seed)  # Mixup's lambda
+    torch.manual_seed(args.seed)  # Mixup's permutation
+    data = preprocessor(
+        dict(inputs=images, data_samples=samples), training=True)
+    return data['inputs'], data['data_samples']
+
+
+class Logits(nn.Module):
+    """``model(x, mode='tensor')``: backbone, neck and head -> logits."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x, mode='tensor')
+
+
+def forward_flops(model, inputs):
+    """mmengine FlopAnalyzer count (1 multiply-add = 1 flop) of a batch."""
+    model.eval()
+    analyzer = FlopAnalyzer(Logits(model), (inputs, ))
+    analyzer.unsupported_ops_warnings(False)
+    analyzer.uncalled_modules_warnings(False)
+    analyzer.tracer_warnings('none')
+    total = analyzer.total()
+    return total, sorted(analyzer.unsupported_ops())
+
+
+def train_flops(model, inputs, samples):
+    """Forward and backward FLOPs of one loss step (torch FlopCounterMode).
+
+    Counts convolutions and matrix products only, 2 flops per multiply-add,
+    and sees what autograd really runs, e.g. no input gradient for the
+    first conv of an expert fed a detached feature. Runs on a copy of the
+    model, so BN statistics and gradients of the timed one stay untouched.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+    model = copy.deepcopy(model).train()
+    with FlopCounterMode(display=False) as fwd:
+        loss, _ = model.parse_losses(model(inputs, samples, mode='loss'))
+    with FlopCounterMode(display=False) as bwd:
+        loss.backward()
+    return fwd.get_total_flops(), bwd.get_total_flops()
+
+
+def train_step(model, optim_wrapper, inputs, samples):
+    """``model.train_step`` on an already preprocessed batch."""
+    with optim_wrapper.optim_context(model):
+        losses = model(inputs, samples, mode='loss')
+    loss, _ = model.parse_losses(losses)
+    optim_wrapper.update_params(loss)
+    return loss
+
+
+def run_interleaved(steps, warmup, iters, sync):
+    """Time ``steps`` (name -> callable) round by round.
+
+    Every round runs each step once; the order alternates between rounds
+    (A B, B A, A B, ...) so neither model always runs right after the
+    other. Returns name -> dict(wall=[s], cpu=[s]) for the timed rounds
+    and name -> the last value each step returned.
+    """
+    names = list(steps)
+    times = {name: dict(wall=[], cpu=[]) for name in names}
+    last = dict()
+    for r in range(warmup + iters):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            sync()
+            wall, cpu = time.perf_counter(), time.process_time()
+            last[name] = steps[name]()
+            sync()
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            if r >= warmup:
+                times[name]['wall'].append(wall)
+                times[name]['cpu'].append(cpu)
+    return times, last
+
+
+def summarize(times, clock='wall'):
+    ce, ace = times['ce'][clock], times['ace'][clock]
+    paired = [a / c for a, c in zip(ace, ce)]
+    stats = dict(
+        ce_median=statistics.median(ce),
+        ce_min=min(ce),
+        ace_median=statistics.median(ace),
+        ace_min=min(ace),
+        ratio_paired=statistics.median(paired))
+    stats['ratio_median'] = stats['ace_median'] / stats['ce_median']
+    stats['ratio_min'] = stats['ace_min'] / stats['ce_min']
+    # Spread of the per-round ratios: a noise indicator.
+    q = np.percentile(paired, [25, 75])
+    stats['ratio_paired_iqr'] = [float(q[0]), float(q[1])]
+    return stats
+
+
+def fmt_flops(x):
+    return f'{x / 1e9:.3f} G'
+
+
+def main():
+    args = parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    if args.num_experts < 1 or args.num_experts > args.num_classes:
+        raise SystemExit('--num-experts must be between 1 and --num-classes')
+    import mmace  # noqa: F401  registers mmace's modules into mmpretrain
+    init_default_scope('mmpretrain')
+    torch.manual_seed(args.seed)
+    device = torch.device(args.device)
+    cuda = device.type == 'cuda'
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize(device)
+
+    counts = lt_counts(args.num_classes, args.imb_factor)
+    # Quiet the per-parameter init report; keep the ACE lr table.
+    logger = MMLogger.get_instance('benchmark_ace', log_level='INFO')
+    logger.setLevel(logging.WARNING)
+    ace = build_model(args.ace_config, args, counts)
+    ce = build_model(args.ce_config, args)
+    logger.setLevel(logging.INFO)
+    inputs, samples = make_batch(args, counts)
+
+    optim_ace = build_optim_wrapper(
+        ace, dict(constructor='ACEOptimWrapperConstructor', optimizer=SGD))
+    optim_ce = build_optim_wrapper(
+        ce, dict(type='OptimWrapper', optimizer=SGD))
+
+    flops, unsupported = dict(), dict()
+    for name, model in (('ce', ce), ('ace', ace)):
+        flops[name], unsupported[name] = forward_flops(model, inputs)
+    fwd_ce, bwd_ce = train_flops(ce, inputs, samples)
+    fwd_ace, bwd_ace = train_flops(ace, inputs, samples)
+    tflops = dict(
+        ce=dict(fwd=fwd_ce, bwd=bwd_ce), ace=dict(fwd=fwd_ace, bwd=bwd_ace))
+    flop_ratio = flops['ace'] / flops['ce']
+    train_flop_ratio = (fwd_ace + bwd_ace) / (fwd_ce + bwd_ce)
+
+    # ---- train step: forward + loss + backward + SGD step ----
+    ace.train()
+    ce.train()
+    train_times, last_loss = run_interleaved(
+        dict(
+            ce=lambda: train_step(ce, optim_ce, inputs, samples),
+            ace=lambda: train_step(ace, optim_ace, inputs, samples)),
+        args.warmup, args.iters, sync)
+    final_loss = {name: loss.item() for name, loss in last_loss.items()}
+
+    # ---- inference: model(inputs, mode='tensor') ----
+    ace.eval()
+    ce.eval()
+
+    def infer(model):
+        with torch.no_grad():
+            return model(inputs, mode='tensor')
+
+    infer_times, _ = run_interleaved(
+        dict(ce=lambda: infer(ce), ace=lambda: infer(ace)), args.warmup,
+        args.iters, sync)
+
+    results = dict(
+        args=vars(args),
+        torch_threads=torch.get_num_threads(),
+        class_counts=counts.tolist(),
+        params=dict(
+            ce=sum(p.numel() for p in ce.parameters()),
+            ace=sum(p.numel() for p in ace.parameters())),
+        param_groups=dict(
+            ce=len(optim_ce.optimizer.param_groups),
+            ace=len(optim_ace.optimizer.param_groups)),
+        forward_flops=flops,
+        forward_flops_unsupported_ops=unsupported,
+        forward_flop_ratio=flop_ratio,
+        train_flops=tflops,
+        train_flop_ratio=train_flop_ratio,
+        final_loss=final_loss,
+        times=dict(train=train_times, inference=infer_times))
+    verdicts = dict()
+    for phase, times in (('train', train_times), ('inference',
+                                                  infer_times)):
+        stats = summarize(times)
+        stats['over_flop_ratio'] = stats['ratio_median'] / flop_ratio
+        stats['over_flop_ratio_min'] = stats['ratio_min'] / flop_ratio
+        stats['pass'] = stats['over_flop_ratio'] <= args.tolerance
+        if phase == 'train':
+            stats['over_train_flop_ratio'] = \
+                stats['ratio_median'] / train_flop_ratio
+        if not cuda:
+            stats['cpu_clock'] = summarize(times, 'cpu')
+        results[phase] = stats
+        verdicts[phase] = stats['pass']
+
+    print_report(args, results, cuda)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+        print(f'\nAll numbers written to {args.json}')
+
+
+def print_report(args, res, cuda):
+    labels = f'Mixup alpha={args.mixup_alpha}' if args.mixup else 'hard'
+    print()
+    print(f'ACE ({args.num_experts} experts) vs CE baseline | device='
+          f'{args.device} threads={res["torch_threads"]} | batch '
+          f'{args.batch_size}x3x{args.image_size}x{args.image_size}, '
+          f'{args.num_classes} classes, labels: {labels}')
+    print(f'{args.iters} timed rounds after {args.warmup} warm-up rounds, '
+          'CE/ACE interleaved (order alternating per round)')
+    print(f'params: CE {res["params"]["ce"]:,}  ACE {res["params"]["ace"]:,}'
+          f' | SGD param groups: CE {res["param_groups"]["ce"]}  ACE '
+          f'{res["param_groups"]["ace"]}')
+    print()
+    tf = res['train_flops']
+    rows = [
+        ('FLOPs per batch', 'CE', 'ACE', 'ACE/CE'),
+        ('forward (mmengine, 1 MAC = 1 flop)',
+         fmt_flops(res['forward_flops']['ce']),
+         fmt_flops(res['forward_flops']['ace']),
+         f'{res["forward_flop_ratio"]:.3f}'),
+        ('train fwd (torch counter, 2/MAC)', fmt_flops(tf['ce']['fwd']),
+         fmt_flops(tf['ace']['fwd']),
+         f'{tf["ace"]["fwd"] / tf["ce"]["fwd"]:.3f}'),
+        ('train bwd (torch counter, 2/MAC)', fmt_flops(tf['ce']['bwd']),
+         fmt_flops(tf['ace']['bwd']),
+         f'{tf["ace"]["bwd"] / tf["ce"]["bwd"]:.3f}'),
+        ('train fwd+bwd', fmt_flops(tf['ce']['fwd'] + tf['ce']['bwd']),
+         fmt_flops(tf['ace']['fwd'] + tf['ace']['bwd']),
+         f'{res["train_flop_ratio"]:.3f}'),
+    ]
+    print_table(rows)
+    print()
+    rows = [('time per batch [ms]', 'CE med', 'CE min', 'ACE med', 'ACE min',
+             'ratio med', 'ratio min', 'paired [IQR]', 'med/FLOP',
+             f'<= {args.tolerance:.2f}')]
+    for phase in ('train', 'inference'):
+        s = res[phase]
+        rows.append(
+            ('train step' if phase == 'train' else 'inference (tensor)',
+             f'{1e3 * s["ce_median"]:.1f}', f'{1e3 * s["ce_min"]:.1f}',
+             f'{1e3 * s["ace_median"]:.1f}', f'{1e3 * s["ace_min"]:.1f}',
+             f'{s["ratio_median"]:.3f}', f'{s["ratio_min"]:.3f}',
+             f'{s["ratio_paired"]:.3f} [{s["ratio_paired_iqr"][0]:.2f}-'
+             f'{s["ratio_paired_iqr"][1]:.2f}]', f'{s["over_flop_ratio"]:.3f}',
+             'PASS' if s['pass'] else 'FAIL'))
+    print_table(rows)
+    if not cuda:
+        print('\nprocess CPU time (less sensitive to preemption by other '
+              'processes, inflated by thread spinning):')
+        rows = [('cpu time [ms]', 'CE med', 'ACE med', 'ratio med',
+                 'paired', 'med/FLOP')]
+        for phase in ('train', 'inference'):
+            c = res[phase]['cpu_clock']
+            rows.append((phase, f'{1e3 * c["ce_median"]:.1f}',
+                         f'{1e3 * c["ace_median"]:.1f}',
+                         f'{c["ratio_median"]:.3f}',
+                         f'{c["ratio_paired"]:.3f}',
+                         f'{c["ratio_median"] / res["forward_flop_ratio"]:.3f}'
+                         ))
+        print_table(rows)
+    tr = res['train']
+    print()
+    print(f'train step:  measured {tr["ratio_median"]:.3f} (min-based '
+          f'{tr["ratio_min"]:.3f}) / forward FLOP ratio '
+          f'{res["forward_flop_ratio"]:.3f} = {tr["over_flop_ratio"]:.3f} '
+          f'(min-based {tr["over_flop_ratio_min"]:.3f}) -> '
+          f'{"PASS" if tr["pass"] else "FAIL"} (target <= {args.tolerance})')
+    inf = res['inference']
+    print(f'inference:   measured {inf["ratio_median"]:.3f} (min-based '
+          f'{inf["ratio_min"]:.3f}) / forward FLOP ratio '
+          f'{res["forward_flop_ratio"]:.3f} = {inf["over_flop_ratio"]:.3f} '
+          f'(min-based {inf["over_flop_ratio_min"]:.3f}) -> '
+          f'{"PASS" if inf["pass"] else "FAIL"} (target <= {args.tolerance})')
+    print(f'strict train check: measured / train (fwd+bwd) FLOP ratio '
+          f'{res["train_flop_ratio"]:.3f} = {tr["over_train_flop_ratio"]:.3f}')
+    print(
+        '\nNote: the train-step target uses the FORWARD FLOP ratio as a proxy'
+        ' for the train FLOP ratio (backward ~ 2x forward for both models).'
+        '\nACE feeds experts 2..K a detached shared feature: their first '
+        'conv (and shortcut conv) skip the input gradient, while the trunk\'s'
+        '\nbackward runs once either way. So ACE\'s true train FLOP ratio is '
+        'slightly LOWER than the forward ratio (torch counter above: '
+        f'{res["train_flop_ratio"]:.3f} vs {res["forward_flop_ratio"]:.3f}'
+        '),\ni.e. using the forward ratio makes the target slightly EASIER '
+        '(more lenient), not conservative; the strict check uses the train '
+        'ratio.')
+    print(f'final losses after the timed steps (sanity): CE '
+          f'{res["final_loss"]["ce"]:.4f}  ACE {res["final_loss"]["ace"]:.4f}')
+    if res['forward_flops_unsupported_ops']['ace'] or \
+            res['forward_flops_unsupported_ops']['ce']:
+        print('ops mmengine does not count (elementwise, negligible): CE '
+              f'{res["forward_flops_unsupported_ops"]["ce"]}, ACE '
+              f'{res["forward_flops_unsupported_ops"]["ace"]}')
+
+
+def print_table(rows):
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    for j, row in enumerate(rows):
+        print('  '.join(
+            str(c).ljust(w) if i == 0 else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths))))
+        if j == 0:
+            print('  '.join('-' * w for w in widths))
+
+
+if __name__ == '__main__':
+    main()
