@@ -51,16 +51,8 @@ val_dataloader = dict(
 val_evaluator = dict(
     type='LongTailAccuracy', topk=(1, 5), class_counts='auto')
 
+# The same as val, on the test list.
 test_dataloader = dict(
-    batch_size=64,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type='LTListDataset',
-        data_root=data_root,
-        ann_file='ImageNet_LT_test.txt',
-        num_classes=1000,
-        test_mode=True,
-        pipeline=test_pipeline))
+    val_dataloader,
+    dataset=dict(val_dataloader['dataset'], ann_file='ImageNet_LT_test.txt'))
 test_evaluator = val_evaluator

@@ -2,8 +2,8 @@
 # but decays the lr "at epoch 120 and 160", which a 100-epoch run never
 # reaches. We keep the decay points, the more specific statement, and train
 # 180 epochs: the schedule of BBN, the one-stage method ACE compares with on
-# both datasets. imagenet_lt_100e.py keeps the 100-epoch reading with the
-# decays moved proportionally (67, 89).
+# both datasets. configs/ace/ace_r50_imagenet-lt_100e.py keeps the
+# 100-epoch reading with the decays moved proportionally (67, 89).
 #
 # lr 0.1 is for a total batch of 256; auto_scale_lr rescales it linearly to
 # the real total batch (8 GPUs x 64 = 512 -> 0.2).
