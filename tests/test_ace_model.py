@@ -197,7 +197,8 @@ def test_head_buffers_and_shares():
 def test_head_errors():
     with pytest.raises(ValueError, match='num_experts=4.*num_classes=3'):
         ACEHead(3, 8, num_experts=4)
-    with pytest.raises(ValueError, match=r'11 entries.*num_classes=10'):
+    with pytest.raises(ValueError,
+                       match=r'11 classes.*model.head.num_classes=10'):
         ACEHead(10, 8, class_counts=list(range(11)))
     head = ACEHead(10, 8, class_counts='auto')
     feats = tuple(torch.randn(2, 8) for _ in range(3))

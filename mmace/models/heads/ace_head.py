@@ -159,8 +159,9 @@ class ACEHead(ClsHead):
         counts = torch.as_tensor(counts).flatten()
         if counts.numel() != self.num_classes:
             raise ValueError(
-                f'class_counts has {counts.numel()} entries but the head has '
-                f'num_classes={self.num_classes}')
+                f'class_counts has {counts.numel()} classes (the training '
+                'set\'s, with class_counts=\'auto\') but the head has '
+                f'model.head.num_classes={self.num_classes}; make them equal')
         if bool((counts < 0).any()) or not bool(counts.sum() > 0):
             raise ValueError('class_counts must be non-negative with at '
                              'least one sample')
