@@ -192,3 +192,10 @@ def test_dist_train_ace_two_cpu_processes(tmp_path):
     assert 'Switch off batch augments' in log
     assert 'expert 3' in log  # the constructor's lr table
     assert (work / 'epoch_2.pth').is_file()
+
+    out = tmp_path / 'metrics.json'
+    run_tool([
+        'bash', REPO / 'tools/dist_test.sh', ACE_DIGITS, work / 'epoch_2.pth',
+        '2', '--work-dir', work, '--out', out, '--expert-scores'
+    ], cwd=tmp_path, env={'PORT': '29519'})
+    assert 'accuracy/expert3_few' in json.loads(out.read_text())
