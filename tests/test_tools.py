@@ -12,10 +12,12 @@ from conftest import PYTHON, REPO, needs_cifar10_jpeg, run_tool
 
 CE_CIFAR = REPO / 'configs/baseline/ce_r32_cifar10-lt-100.py'
 CE_DIGITS = REPO / 'configs/quickstart/ce_r32_digits-lt.py'
-# 200 images for the head class, IF=10: 1,010 real training images.
+# 300 images for the head class, IF=20 (300 ... 15): 953 real training
+# images with many-, medium- and few-shot classes; a 1-epoch warm-up.
 SHORT_CIFAR = [
-    'train_dataloader.dataset.max_per_class=200',
-    'train_dataloader.dataset.imb_factor=10',
+    'train_dataloader.dataset.max_per_class=300',
+    'train_dataloader.dataset.imb_factor=20', 'param_scheduler.0.end=1',
+    'randomness.seed=0',
     'train_dataloader.num_workers=0', 'val_dataloader.num_workers=0',
     'test_dataloader.num_workers=0',
 ]
@@ -36,21 +38,21 @@ def test_train_then_test_ce_on_real_cifar10_lt(user_dir):
     work = user_dir / 'work'
     proc = run_tool([
         PYTHON, REPO / 'tools/train.py', CE_CIFAR, '--work-dir', work,
-        '--cfg-options', 'train_cfg.max_epochs=2', 'train_cfg.val_interval=2',
+        '--cfg-options', 'train_cfg.max_epochs=3', 'train_cfg.val_interval=3',
         *SHORT_CIFAR
     ], cwd=user_dir)
     metrics = last_scalars(work)
     for key in ('accuracy/top1', 'accuracy/many', 'accuracy/medium',
                 'accuracy/few'):
         assert 0.0 <= metrics[key] <= 100.0
-    # Two epochs on 1,010 real images already beat chance (10%) on the
+    # Three epochs on 953 real images already beat chance (10%) on the
     # balanced 10,000-image test set.
-    assert metrics['accuracy/top1'] > 15.0
+    assert metrics['accuracy/top1'] > 12.0
     # The table is printed for people, not only logged for machines.
     assert re.search(r'many.*medium.*few', proc.stdout + proc.stderr,
                      re.I | re.S)
 
-    ckpt = work / 'epoch_2.pth'
+    ckpt = work / 'epoch_3.pth'
     assert ckpt.is_file()
     out = user_dir / 'metrics.json'
     run_tool([
@@ -134,12 +136,12 @@ def test_train_ace_on_real_cifar10_lt_reports_each_expert(user_dir):
     work = user_dir / 'work'
     run_tool([
         PYTHON, REPO / 'tools/train.py', ACE_CIFAR, '--work-dir', work,
-        '--cfg-options', 'train_cfg.max_epochs=2', 'train_cfg.val_interval=2',
+        '--cfg-options', 'train_cfg.max_epochs=3', 'train_cfg.val_interval=3',
         'custom_hooks.0.num_last_epochs=1',
         'model.head.return_expert_scores=True', *SHORT_CIFAR
     ], cwd=user_dir)
     metrics = last_scalars(work)
-    assert metrics['accuracy/top1'] > 15.0
+    assert metrics['accuracy/top1'] > 12.0  # chance: 10%
     for i in (1, 2, 3):
         for split in ('top1', 'many', 'medium', 'few'):
             assert 0.0 <= metrics[f'accuracy/expert{i}_{split}'] <= 100.0
