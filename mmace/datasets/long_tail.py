@@ -169,9 +169,12 @@ class LongTailDataset:
                                         self.imb_type)
 
         rng = None if self.seed is None else np.random.default_rng(self.seed)
+        # Each class's indices in source order, from one stable sort rather
+        # than a pass over all labels per class (O(N log N), not O(C * N)).
+        by_class = np.split(
+            np.argsort(labels, kind='stable'), np.cumsum(source_counts)[:-1])
         kept = []
-        for c in range(num_classes):
-            idx = np.flatnonzero(labels == c)
+        for c, idx in enumerate(by_class):
             if rng is not None:
                 idx = rng.permutation(idx)
             kept.append(idx[:targets[c]])

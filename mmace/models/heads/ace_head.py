@@ -214,12 +214,15 @@ class ACEHead(ClsHead):
                                    RESCALE_POWERS[self.rescale],
                                    self.norm_over)
 
+    def aggregate(self, logits: List[torch.Tensor]) -> torch.Tensor:
+        """Rescale (Eq. 2) and merge (Eq. 3 or a variant) expert logits."""
+        return aggregate_logits(logits, self.target_masks,
+                                self.rescale_factors(), self.aggregation)
+
     def forward(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
         """The aggregated logits ``[N, C]``."""
         self._check_counts()
-        return aggregate_logits(
-            self.expert_logits(feats), self.target_masks,
-            self.rescale_factors(), self.aggregation)
+        return self.aggregate(self.expert_logits(feats))
 
     def loss(self, feats: Tuple[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> dict:
@@ -257,9 +260,7 @@ class ACEHead(ClsHead):
                 raise ValueError('cal_acc needs hard labels; it is '
                                  'pointless with batch augmentations')
             with torch.no_grad():
-                scores = aggregate_logits(logits, self.target_masks,
-                                          self.rescale_factors(),
-                                          self.aggregation)
+                scores = self.aggregate(logits)
             acc = Accuracy.calculate(scores, targets, topk=self.topk)
             losses.update(
                 {f'accuracy_top-{k}': a
@@ -279,8 +280,7 @@ class ACEHead(ClsHead):
         """
         self._check_counts()
         logits = self.expert_logits(feats)
-        scores = aggregate_logits(logits, self.target_masks,
-                                  self.rescale_factors(), self.aggregation)
+        scores = self.aggregate(logits)
         predictions = self._get_predictions(scores, data_samples)
         if self.return_expert_scores:
             probs = expert_probs(logits, self.target_masks).transpose(0, 1)
