@@ -114,20 +114,47 @@ Z1 = torch.tensor([[1., 2., 3.]])
 Z2 = torch.tensor([[10., 4., -2.]])  # class 0 is interfering for expert 2
 
 
-def test_rescale_factors():
+def test_rescale_factors_per_class_mean_is_the_default():
     assert torch.equal(ace.plan_target_masks([3, 2, 1], 2), MASKS2)
-    f = ace.rescale_factors(W, MASKS2)  # squared, target rows: 6 / 4
+    # Squared row norms: expert 1 [1, 1, 2] (mean 4/3 over its 3 targets),
+    # expert 2 [2, 4] on its 2 targets (mean 3): 3 / (4/3) = 9/4.
+    f = ace.rescale_factors(W, MASKS2)
+    assert torch.allclose(f, torch.tensor([1.0, 9 / 4]))
+    # Plain row norms: (1 + 1 + sqrt2) / 3 vs (sqrt2 + 2) / 2 -> 3/2.
+    f = ace.rescale_factors(W, MASKS2, power=1)
     assert torch.allclose(f, torch.tensor([1.0, 1.5]))
-    f = ace.rescale_factors(W, MASKS2, power=1)  # sqrt(6) / sqrt(4)
-    assert torch.allclose(f, torch.tensor([1.0, math.sqrt(1.5)]))
-    f = ace.rescale_factors(list(W), MASKS2, norm_over='all')  # 15 / 4
+    # Over all rows the mean is the sum over C: 15 / 4, as below.
+    f = ace.rescale_factors(W, MASKS2, norm_over='all')
     assert torch.allclose(f, torch.tensor([1.0, 3.75]))
-    assert torch.equal(ace.rescale_factors(W, MASKS2, power=0), torch.ones(2))
-    # 1x1 conv weights [K, C, D, 1, 1] are flattened.
-    f = ace.rescale_factors(W[..., None, None], MASKS2)
+    # Same weights in both experts: the sum reading shrinks expert 2 for the
+    # row it lacks ((1 + 2) / 4); the mean compares the rows it has
+    # (1.5 / (4 / 3)).
+    same = torch.stack([W[0], W[0]])
+    f = ace.rescale_factors(same, MASKS2)
+    assert torch.allclose(f, torch.tensor([1.0, 1.5 / (4 / 3)]))
+    assert torch.allclose(ace.rescale_factors(same, MASKS2, reduce='sum'),
+                          torch.tensor([1.0, 3 / 4]))
+
+
+def test_rescale_factors_sum_reading():
+    f = ace.rescale_factors(W, MASKS2, reduce='sum')  # target rows: 6 / 4
     assert torch.allclose(f, torch.tensor([1.0, 1.5]))
+    f = ace.rescale_factors(W, MASKS2, power=1, reduce='sum')  # sqrt(6 / 4)
+    assert torch.allclose(f, torch.tensor([1.0, math.sqrt(1.5)]))
+    f = ace.rescale_factors(list(W), MASKS2, norm_over='all', reduce='sum')
+    assert torch.allclose(f, torch.tensor([1.0, 3.75]))  # 15 / 4
+    for reduce in ('mean', 'sum'):
+        assert torch.equal(
+            ace.rescale_factors(W, MASKS2, power=0, reduce=reduce),
+            torch.ones(2))
+        # 1x1 conv weights [K, C, D, 1, 1] are flattened.
+        assert torch.allclose(
+            ace.rescale_factors(W[..., None, None], MASKS2, reduce=reduce),
+            ace.rescale_factors(W, MASKS2, reduce=reduce))
     with pytest.raises(ValueError, match='target'):
         ace.rescale_factors(W, MASKS2, norm_over='rows')
+    with pytest.raises(ValueError, match="'mean', 'sum'"):
+        ace.rescale_factors(W, MASKS2, reduce='max')
 
 
 @pytest.mark.parametrize('mode, factors, expected', [

@@ -9,9 +9,10 @@ from mmpretrain.models.heads import ClsHead
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from ..utils.ace import (AGGREGATIONS, NORM_OVER, ace_losses,
+from ..utils.ace import (AGGREGATIONS, NORM_OVER, NORM_REDUCE, ace_losses,
                          aggregate_logits, expert_probs, expert_shares,
                          plan_target_masks, rescale_factors)
+from ..utils.checks import check_bool, check_choice, check_int, check_number
 from .lws_linear import LWSLinear
 
 RESCALE_POWERS = {'squared': 2, 'plain': 1, None: 0}
@@ -50,10 +51,26 @@ class ACEHead(ClsHead):
             leave them unset until :meth:`set_class_counts` or
             ``load_state_dict``. Defaults to ``'auto'``.
         rescale (str, optional): Logit rescaling of Eq. 2: ``'squared'``
-            (paper), ``'plain'`` (norm ratio) or None (Table 7 (4)).
-            Defaults to ``'squared'``.
+            (paper: squared norms), ``'plain'`` (plain norms) or None
+            (Table 7 (4)). Defaults to ``'squared'``.
+        norm_reduce (str): How Eq. 2 reduces the rows of an expert's
+            effective LWS weight (see
+            :func:`mmace.models.utils.ace.rescale_factors`): ``'mean'``
+            (per class: the mean of the rows' squared, or plain, norms) or
+            ``'sum'`` (the Frobenius norm over the rows). The paper does not
+            say. We use ``'mean'``: ``'sum'`` grows with the number of
+            target rows, so it shrinks expert ``i`` by about its fraction of
+            the classes on top of any real difference in strength. On
+            CIFAR-100-LT-100 (30 epochs, one checkpoint) ``'sum'`` gave
+            factors 1 / 0.48 / 0.15 and 30.17 top-1 (few: 0.70), below its
+            own expert 1 (30.61), while ``'mean'`` gave 1 / 0.71 / 0.43 and
+            32.85 (few: 4.77); the README lists our CIFAR-10-LT read-outs.
+            Defaults to ``'mean'``.
         norm_over (str): Rows of the weight norm in Eq. 2: ``'target'`` (the
             expert's target classes) or ``'all'``. Defaults to ``'target'``.
+        scale_bias (bool): Whether each LWS scale also multiplies its bias
+            (Decoupling's LWS scales the whole logit); see
+            :class:`LWSLinear`. Defaults to False.
         aggregation (str): ``'avg'`` (Eq. 3), ``'max'`` (Table 7 (2)) or
             ``'concat'`` (Table 7 (3)). Defaults to ``'avg'``.
         split_specific (bool): Split-specific classifiers (SSC, Table 5):
@@ -84,7 +101,9 @@ class ACEHead(ClsHead):
                  class_counts: Union[Sequence[int], torch.Tensor, dict, str,
                                      None] = 'auto',
                  rescale: Optional[str] = 'squared',
+                 norm_reduce: str = 'mean',
                  norm_over: str = 'target',
+                 scale_bias: bool = False,
                  aggregation: str = 'avg',
                  split_specific: bool = False,
                  loss_weight: float = 1.0,
@@ -98,27 +117,29 @@ class ACEHead(ClsHead):
         # Skip ClsHead.__init__: it builds a single CE loss module, while
         # ACE's losses are per expert (ace_losses).
         BaseModule.__init__(self, init_cfg=init_cfg)
-        if num_classes <= 0:
-            raise ValueError(
-                f'num_classes={num_classes} must be a positive integer')
-        if not 1 <= num_experts <= num_classes:
+        owner = type(self).__name__
+        num_classes = check_int(owner, 'num_classes', num_classes, 1)
+        in_channels = check_int(owner, 'in_channels', in_channels, 1)
+        num_experts = check_int(owner, 'num_experts', num_experts, 1)
+        if num_experts > num_classes:
             raise ValueError(
                 f'num_experts={num_experts} must be between 1 and '
                 f'num_classes={num_classes}: every expert needs at least '
                 'one target class')
-        if rescale not in RESCALE_POWERS:
-            raise ValueError(f'unknown rescale {rescale!r}, valid values are '
-                             f'{list(RESCALE_POWERS)}')
-        if aggregation not in AGGREGATIONS:
-            raise ValueError(f'unknown aggregation {aggregation!r}, valid '
-                             f'values are {list(AGGREGATIONS)}')
-        if norm_over not in NORM_OVER:
-            raise ValueError(f'unknown norm_over {norm_over!r}, valid values '
-                             f'are {list(NORM_OVER)}')
+        check_choice(owner, 'rescale', rescale, RESCALE_POWERS)
+        check_choice(owner, 'norm_reduce', norm_reduce, NORM_REDUCE)
+        check_choice(owner, 'norm_over', norm_over, NORM_OVER)
+        check_choice(owner, 'aggregation', aggregation, AGGREGATIONS)
+        check_bool(owner, 'scale_bias', scale_bias)
+        check_bool(owner, 'split_specific', split_specific)
+        check_bool(owner, 'return_expert_scores', return_expert_scores)
+        check_bool(owner, 'cal_acc', cal_acc)
+        check_number(owner, 'loss_weight', loss_weight, 0)
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.num_experts = num_experts
         self.rescale = rescale
+        self.norm_reduce = norm_reduce
         self.norm_over = norm_over
         self.aggregation = aggregation
         self.split_specific = split_specific
@@ -132,7 +153,8 @@ class ACEHead(ClsHead):
         self.complement_loss = complement_loss
 
         self.classifiers = nn.ModuleList(
-            LWSLinear(in_channels, num_classes) for _ in range(num_experts))
+            LWSLinear(in_channels, num_classes, scale_bias=scale_bias)
+            for _ in range(num_experts))
         # Zeros mean "unset"; load_state_dict copies real values in.
         self.register_buffer('class_counts', torch.zeros(num_classes))
         self.register_buffer(
@@ -212,7 +234,7 @@ class ACEHead(ClsHead):
                 [clf.effective_weight for clf in self.classifiers])
             return rescale_factors(weights, self.target_masks,
                                    RESCALE_POWERS[self.rescale],
-                                   self.norm_over)
+                                   self.norm_over, self.norm_reduce)
 
     def aggregate(self, logits: List[torch.Tensor]) -> torch.Tensor:
         """Rescale (Eq. 2) and merge (Eq. 3 or a variant) expert logits."""

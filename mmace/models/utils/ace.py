@@ -18,6 +18,7 @@ import torch
 
 LR_SCHEMES = ('linear', 'sqrt', 'uniform')
 NORM_OVER = ('target', 'all')
+NORM_REDUCE = ('mean', 'sum')
 AGGREGATIONS = ('avg', 'max', 'concat')
 
 
@@ -105,11 +106,24 @@ def lr_scales(shares: torch.Tensor, scheme: str = 'linear') -> torch.Tensor:
 def rescale_factors(weights: Union[torch.Tensor, Sequence[torch.Tensor]],
                     masks: torch.Tensor,
                     power: float = 2,
-                    norm_over: str = 'target') -> torch.Tensor:
+                    norm_over: str = 'target',
+                    reduce: str = 'mean') -> torch.Tensor:
     """Logit rescaling factors of Eq. 2.
 
-    :math:`f_i = (\\|w_i\\| / \\|w_1\\|)^{p}` with the Frobenius norm of
-    expert ``i``'s classifier weight; the paper uses ``p = 2``.
+    Eq. 2 scales expert ``i``'s logits by :math:`\\|w_i\\|^2 /
+    \\|w_1\\|^2` so that the experts' outputs are comparable. The paper does
+    not say over which rows the norm runs, and the choice matters because
+    expert ``i`` has fewer target rows than expert 1:
+
+    - ``reduce='mean'`` (default, per class): :math:`m_i` is the mean of
+      :math:`\\|w_{i,c}\\|^p` over the rows ``c`` (target rows by
+      default) and :math:`f_i = m_i / m_1`. It compares how strong each
+      expert's classes are, whatever their number.
+    - ``reduce='sum'``: :math:`f_i = (\\|W_i\\|_F / \\|W_1\\|_F)^p` over
+      those rows (the squared Frobenius norm summed over rows). It grows with
+      the number of rows, so an expert with a third of the classes is scaled
+      down about threefold for that alone; on CIFAR-100-LT-100 this made the
+      ensemble worse than its own expert 1 (issue 7).
 
     Args:
         weights (Tensor | Sequence[Tensor]): ``[K, C, D...]`` effective
@@ -118,10 +132,12 @@ def rescale_factors(weights: Union[torch.Tensor, Sequence[torch.Tensor]],
         masks (Tensor): ``[K, C]`` bool target masks.
         power (float): ``p``: 2 squared norms (paper), 1 plain norms, 0 no
             rescaling (all ones). Defaults to 2.
-        norm_over (str): ``'target'``: the norm over expert ``i``'s target
-            rows only (its interfering rows are pushed towards 0 by
-            :math:`L_{com}` and are never used for its outputs);
-            ``'all'``: over every row. Defaults to ``'target'``.
+        norm_over (str): ``'target'``: expert ``i``'s target rows only (its
+            interfering rows are pushed towards 0 by :math:`L_{com}` and are
+            never used for its outputs); ``'all'``: every row.
+            Defaults to ``'target'``.
+        reduce (str): ``'mean'`` (per-class) or ``'sum'``, see above.
+            Defaults to ``'mean'``.
 
     Returns:
         Tensor: ``[K]`` factors, ``f_0 = 1``.
@@ -129,15 +145,22 @@ def rescale_factors(weights: Union[torch.Tensor, Sequence[torch.Tensor]],
     if norm_over not in NORM_OVER:
         raise ValueError(f'unknown norm_over {norm_over!r}, valid values are '
                          f'{list(NORM_OVER)}')
+    if reduce not in NORM_REDUCE:
+        raise ValueError(f'unknown norm reduce {reduce!r}, valid values are '
+                         f'{list(NORM_REDUCE)}')
     if not torch.is_tensor(weights):
         weights = torch.stack(list(weights))
     if power == 0:
         return weights.new_ones(weights.size(0))
     row_sq = weights.flatten(2).pow(2).sum(dim=2)  # [K, C]
-    if norm_over == 'target':
-        row_sq = row_sq * masks.to(row_sq.device, row_sq.dtype)
-    norm_sq = row_sq.sum(dim=1)
-    return (norm_sq / norm_sq[0]).pow(power / 2)
+    rows = masks.to(row_sq.device, row_sq.dtype) if norm_over == 'target' \
+        else torch.ones_like(row_sq)
+    if reduce == 'sum':
+        norm_sq = (row_sq * rows).sum(dim=1)
+        return (norm_sq / norm_sq[0]).pow(power / 2)
+    per_class = (row_sq.pow(power / 2) * rows).sum(dim=1) / rows.sum(
+        dim=1).clamp(min=1)
+    return per_class / per_class[0]
 
 
 def _stack_experts(expert_logits, masks, factors, class_dim):

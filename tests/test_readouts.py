@@ -1,0 +1,95 @@
+"""tools/analysis_tools/readouts.py agrees with tools/test.py, read-out by
+read-out, on a real (tiny) trained ACE checkpoint."""
+import json
+
+import pytest
+
+from conftest import PYTHON, REPO, run_tool
+
+ACE_DIGITS = REPO / 'configs/quickstart/ace_r32_digits-lt.py'
+SPLITS = ('top1', 'many', 'medium', 'few')
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    """A 4-epoch quick-start ACE checkpoint and the read-outs of it."""
+    root = tmp_path_factory.mktemp('readouts')
+    work = root / 'work'
+    run_tool([
+        PYTHON, REPO / 'tools/train.py', ACE_DIGITS, '--work-dir', work,
+        '--cfg-options', 'train_cfg.max_epochs=4', 'train_cfg.val_interval=4',
+        'param_scheduler.1.milestones=[2,3]',
+        'custom_hooks.0.num_last_epochs=1'
+    ], cwd=root)
+    ckpt = work / 'epoch_4.pth'
+    out = root / 'readouts.json'
+    proc = run_tool([
+        PYTHON, REPO / 'tools/analysis_tools/readouts.py', ACE_DIGITS, ckpt,
+        '--out', out
+    ], cwd=root)
+    return root, ckpt, json.loads(out.read_text()), proc.stdout
+
+
+def run_test_py(root, ckpt, options=(), expert_scores=False):
+    out = root / 'test.json'
+    args = [PYTHON, REPO / 'tools/test.py', ACE_DIGITS, ckpt,
+            '--work-dir', root / 'test', '--out', out]
+    if expert_scores:
+        args.append('--expert-scores')
+    if options:
+        args += ['--cfg-options', *options]
+    run_tool(args, cwd=root)
+    return json.loads(out.read_text())
+
+
+def row(readouts, name_start):
+    rows = [r for r in readouts['readouts'] if r['name'].startswith(
+        name_start)]
+    assert len(rows) == 1, [r['name'] for r in readouts['readouts']]
+    return rows[0]
+
+
+def assert_same(r, metrics, prefix='accuracy/'):
+    for key in SPLITS:
+        if r[key] is None:
+            assert f'{prefix}{key}' not in metrics
+        else:
+            assert r[key] == pytest.approx(metrics[f'{prefix}{key}'],
+                                           abs=1e-4), key
+
+
+def test_readouts_cover_every_variant_and_expert(trained):
+    _, _, readouts, stdout = trained
+    names = [r['name'] for r in readouts['readouts']]
+    # 3 aggregations x 7 rescale readings, then the 3 experts alone.
+    assert len(names) == 3 * 7 + 3
+    assert sum('(config)' in n for n in names) == 1
+    assert row(readouts, 'avg, squared norm, mean over target rows')[
+        'name'].endswith('(config)')
+    assert readouts['num_samples'] == 500
+    for r in readouts['readouts']:
+        assert 0 <= r['top1'] <= 100
+        if r['factors'] is not None:
+            assert r['factors'][0] == 1.0
+    # Printed as a table for people too.
+    assert 'expert 3 alone' in stdout and 'medium' in stdout
+
+
+def test_default_readout_and_experts_match_test_py(trained):
+    root, ckpt, readouts, _ = trained
+    metrics = run_test_py(root, ckpt, expert_scores=True)
+    assert_same(row(readouts, 'avg, squared norm, mean over target rows'),
+                metrics)
+    for i in (1, 2, 3):
+        assert_same(row(readouts, f'expert {i} alone'), metrics,
+                    prefix=f'accuracy/expert{i}_')
+
+
+@pytest.mark.parametrize('name', [
+    'avg, squared norm, sum over target rows',
+    'concat, no rescale',
+])
+def test_other_readouts_match_test_py_with_their_cfg_options(trained, name):
+    root, ckpt, readouts, _ = trained
+    r = row(readouts, name)
+    assert_same(r, run_test_py(root, ckpt, r['cfg_options']))

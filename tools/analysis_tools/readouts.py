@@ -1,0 +1,194 @@
+"""Evaluate one ACE checkpoint under every Eq. 2 / Eq. 3 read-out at once.
+
+The expert logits are computed once over the test set; every read-out
+(rescale x norm rows x reduction x aggregation, and each expert alone) is
+then scored with the config's ``LongTailAccuracy``, exactly as
+``tools/test.py`` would score the same checkpoint with the ``--cfg-options``
+printed in each row.
+
+Example::
+
+    python tools/analysis_tools/readouts.py \\
+        configs/ace/ace_r32_cifar10-lt-100.py work_dirs/ace/epoch_400.pth \\
+        --out readouts.json
+"""
+import argparse
+import json
+import os.path as osp
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner, load_checkpoint
+
+import mmace  # noqa: F401  (registers mmace; checkpoints load safely)
+from mmace.evaluation import LongTailAccuracy
+from mmace.models.heads.ace_head import RESCALE_POWERS
+from mmace.models.utils.ace import (AGGREGATIONS, aggregate_logits,
+                                    expert_probs, rescale_factors)
+from mmpretrain.registry import MODELS
+
+#: (rescale, norm_over, norm_reduce) readings of Eq. 2. With
+#: norm_over='all' every expert has all C rows, so mean and sum agree.
+RESCALES = (
+    ('squared', 'target', 'mean'),
+    ('squared', 'target', 'sum'),
+    ('squared', 'all', 'mean'),
+    ('plain', 'target', 'mean'),
+    ('plain', 'target', 'sum'),
+    ('plain', 'all', 'mean'),
+    (None, 'target', 'mean'),
+)
+SPLIT_KEYS = ('top1', 'many', 'medium', 'few')
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(
+        description='Score an ACE checkpoint under every Eq. 2 rescale and '
+        'Eq. 3 aggregation variant, and each expert alone, in one pass')
+    parser.add_argument('config', help='the model\'s config file')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--out', help='write the table as JSON here')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings (as for tools/test.py)')
+    return parser.parse_args()
+
+
+def build_model(cfg: Config, checkpoint: str) -> torch.nn.Module:
+    """The config's model with the checkpoint's weights (counts included)."""
+    model_cfg = cfg.model.copy()
+    if model_cfg.get('head', {}).get('type') != 'ACEHead':
+        raise ValueError(
+            f'{cfg.filename}: model.head.type is '
+            f'{model_cfg.get("head", {}).get("type")!r}; read-outs need an '
+            'ACE model (model.head.type=\'ACEHead\')')
+    # The checkpoint holds the training counts and the planner's masks.
+    model_cfg.head.class_counts = None
+    if cfg.get('data_preprocessor') is not None:
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    model = MODELS.build(model_cfg)
+    load_checkpoint(model, checkpoint, map_location='cpu', strict=True,
+                    revise_keys=[(r'^module\.', '')])
+    model.head._check_counts()
+    return model.eval()
+
+
+@torch.no_grad()
+def collect_logits(model, dataloader):
+    """``[K, N, C]`` expert logits and ``[N]`` labels of the whole set."""
+    logits, labels = [], []
+    for data in dataloader:
+        data = model.data_preprocessor(data, False)
+        feats = model.extract_feat(data['inputs'])
+        logits.append(torch.stack(model.head.expert_logits(feats)))
+        labels.append(torch.cat([s.gt_label for s in data['data_samples']]))
+    return torch.cat(logits, dim=1), torch.cat(labels)
+
+
+def build_metric(cfg: Config, counts) -> LongTailAccuracy:
+    """The config's LongTailAccuracy thresholds, with the model's counts."""
+    evaluator = cfg.get('test_evaluator') or {}
+    evaluator = evaluator[0] if isinstance(evaluator, list) else evaluator
+    metric = LongTailAccuracy(
+        topk=1,
+        class_counts=counts,
+        many_thr=evaluator.get('many_thr', 100),
+        few_thr=evaluator.get('few_thr', 20))
+    # One table for all read-outs is printed below instead of one each.
+    metric._log_table = lambda *args, **kwargs: None
+    return metric
+
+
+def score(metric, scores, labels):
+    results = [dict(pred_score=s, gt_label=g.view(1))
+               for s, g in zip(scores, labels)]
+    metrics = metric.compute_metrics(results)
+    return {k: metrics.get(k) for k in SPLIT_KEYS}
+
+
+def readouts(model, logits, labels, metric):
+    """One row per read-out: name, factors, cfg-options and accuracies."""
+    head = model.head
+    masks = head.target_masks
+    weights = torch.stack(
+        [clf.effective_weight for clf in head.classifiers]).detach()
+    rows = []
+    for aggregation in AGGREGATIONS:
+        for rescale, norm_over, reduce in RESCALES:
+            factors = rescale_factors(weights, masks,
+                                      RESCALE_POWERS[rescale], norm_over,
+                                      reduce)
+            scores = aggregate_logits(
+                list(logits), masks,
+                None if rescale is None else factors, aggregation)
+            options = [f'model.head.aggregation={aggregation}',
+                       f'model.head.rescale={rescale}']
+            name = f'{aggregation}, '
+            if rescale is None:
+                name += 'no rescale'
+            else:
+                name += f'{rescale} norm, {reduce} over {norm_over} rows'
+                options += [f'model.head.norm_over={norm_over}',
+                            f'model.head.norm_reduce={reduce}']
+            default = aggregation == head.aggregation \
+                and rescale == head.rescale and (
+                    rescale is None
+                    or (norm_over, reduce) == (head.norm_over,
+                                               head.norm_reduce))
+            rows.append(dict(
+                name=name + (' (config)' if default else ''),
+                factors=[round(float(f), 4) for f in factors],
+                cfg_options=options,
+                **score(metric, scores, labels)))
+    probs = expert_probs(list(logits), masks)
+    for i, prob in enumerate(probs):
+        rows.append(dict(
+            name=f'expert {i + 1} alone ({int(masks[i].sum())} classes)',
+            factors=None,
+            # tools/test.py --expert-scores reports it as these keys.
+            cfg_options=None,
+            test_keys=f'accuracy/expert{i + 1}_*',
+            **score(metric, prob, labels)))
+    return rows
+
+
+def format_table(rows) -> str:
+    width = max(len(r['name']) for r in rows)
+    lines = [f'{"read-out":<{width}} | {"Eq. 2 factors":<22} | ' +
+             ' | '.join(f'{k:>6}' for k in ('all', *SPLIT_KEYS[1:]))]
+    for r in rows:
+        factors = '' if r['factors'] is None else ', '.join(
+            f'{f:.3f}' for f in r['factors'])
+        cells = [f'{r[k]:6.2f}' if r[k] is not None else f'{"-":>6}'
+                 for k in SPLIT_KEYS]
+        lines.append(f'{r["name"]:<{width}} | {factors:<22} | ' +
+                     ' | '.join(cells))
+    return '\n'.join(lines)
+
+
+def main():
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    model = build_model(cfg, args.checkpoint)
+    dataloader = Runner.build_dataloader(cfg.test_dataloader)
+    logits, labels = collect_logits(model, dataloader)
+    metric = build_metric(cfg, model.head.class_counts.long().tolist())
+    metric.dataset_meta = getattr(dataloader.dataset, 'metainfo', None)
+    rows = readouts(model, logits, labels, metric)
+    print(f'{osp.basename(args.checkpoint)}: {labels.numel()} test images, '
+          f'{model.head.num_experts} experts, accuracies in %')
+    print(format_table(rows))
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(dict(config=args.config, checkpoint=args.checkpoint,
+                           num_samples=labels.numel(), readouts=rows),
+                      f, indent=2)
+        print(f'written to {args.out}')
+
+
+if __name__ == '__main__':
+    main()
