@@ -68,6 +68,11 @@ class ACEOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             'expert_prefixes', ('backbone.experts', 'head.classifiers'))
         if isinstance(expert_prefixes, str):
             expert_prefixes = (expert_prefixes, )
+        if not isinstance(expert_prefixes, (list, tuple)) or not all(
+                isinstance(p, str) for p in expert_prefixes):
+            raise TypeError(
+                'ACEOptimWrapperConstructor: paramwise_cfg.expert_prefixes='
+                f'{expert_prefixes!r} must be a string or a list of strings')
         self.expert_prefixes = tuple(p.rstrip('.') for p in expert_prefixes)
         super().__init__(optim_wrapper_cfg, paramwise_cfg)
 

@@ -10,6 +10,8 @@ from mmengine.runner import Runner
 
 from mmpretrain.registry import DATASETS, RUNNERS
 
+from ...models.utils.checks import check_num_experts_match
+
 #: Placeholder a config writes where the training-set class counts belong.
 AUTO = 'auto'
 #: Types that take training-set counts; a config that leaves their
@@ -114,6 +116,7 @@ class LongTailRunner(Runner):
     @classmethod
     def from_cfg(cls, cfg) -> 'LongTailRunner':
         cfg = copy.deepcopy(cfg)
+        check_num_experts_match(cfg.get('model'))
         setup_cpu_distributed(cfg)
         fill_auto_class_counts(cfg)
         return super().from_cfg(cfg)

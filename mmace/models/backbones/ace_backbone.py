@@ -10,6 +10,8 @@ from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from mmpretrain.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..utils.checks import check_bool, check_int
+
 
 @MODELS.register_module()
 class ACEBackbone(BaseBackbone):
@@ -63,8 +65,11 @@ class ACEBackbone(BaseBackbone):
                  detach_experts: bool = True,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg)
-        if num_experts < 1:
-            raise ValueError(f'num_experts={num_experts} must be >= 1')
+        owner = type(self).__name__
+        num_experts = check_int(owner, 'num_experts', num_experts, 1)
+        num_blocks = check_int(owner, 'num_blocks', num_blocks,
+                               allow_none=True)
+        check_bool(owner, 'detach_experts', detach_experts)
         trunk = backbone if isinstance(backbone, nn.Module) \
             else MODELS.build(backbone)
         res_layers = list(getattr(trunk, 'res_layers', None) or [])

@@ -51,3 +51,30 @@ def check_choice(owner: str, name: str, value, choices: Iterable):
         raise ValueError(f'{owner}: unknown {name} {value!r}, valid values '
                          f'are {choices}')
     return value
+
+
+def check_num_experts_match(model_cfg: dict, path: str = 'model') -> None:
+    """Fail before building when backbone and head disagree on ``K``.
+
+    ``ACEBackbone`` and ``ACEHead`` are built separately by the classifier,
+    so neither can see the other's ``num_experts``; a mismatch would
+    otherwise surface at the first forward or in the optimizer constructor.
+    Both default to 3, as the classes do.
+    """
+    if not isinstance(model_cfg, dict):
+        return
+    backbone, head = model_cfg.get('backbone'), model_cfg.get('head')
+    if not (isinstance(backbone, dict) and isinstance(head, dict)
+            and backbone.get('type') == 'ACEBackbone'
+            and str(head.get('type', '')).startswith('ACE')):
+        return
+    k_backbone = backbone.get('num_experts', 3)
+    k_head = head.get('num_experts', 3)
+    if not all(isinstance(k, Integral) and not isinstance(k, bool)
+               for k in (k_backbone, k_head)):
+        return  # the classes themselves report the bad type
+    if k_backbone != k_head:
+        raise ValueError(
+            f'{path}.backbone.num_experts={k_backbone!r} and '
+            f'{path}.head.num_experts={k_head!r} differ: every backbone '
+            'expert needs its own classifier; set them equal')
