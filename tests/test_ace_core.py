@@ -114,35 +114,42 @@ Z1 = torch.tensor([[1., 2., 3.]])
 Z2 = torch.tensor([[10., 4., -2.]])  # class 0 is interfering for expert 2
 
 
-def test_rescale_factors_per_class_mean_is_the_default():
+def test_rescale_factors_plain_norm_over_target_rows_is_the_default():
     assert torch.equal(ace.plan_target_masks([3, 2, 1], 2), MASKS2)
+    # Target rows: ||w1||^2 = 4 (all 3 rows), ||w2||^2 = 2 + 4 = 6.
+    f = ace.rescale_factors(W, MASKS2)
+    assert torch.allclose(f, torch.tensor([1.0, math.sqrt(6 / 4)]))
+    f = ace.rescale_factors(W, MASKS2, power=2, reduce='sum')  # 6 / 4
+    assert torch.allclose(f, torch.tensor([1.0, 1.5]))
+    f = ace.rescale_factors(list(W), MASKS2, power=2, norm_over='all',
+                            reduce='sum')
+    assert torch.allclose(f, torch.tensor([1.0, 3.75]))  # 15 / 4
+
+
+def test_rescale_factors_per_class_mean():
     # Squared row norms: expert 1 [1, 1, 2] (mean 4/3 over its 3 targets),
     # expert 2 [2, 4] on its 2 targets (mean 3): 3 / (4/3) = 9/4.
-    f = ace.rescale_factors(W, MASKS2)
+    f = ace.rescale_factors(W, MASKS2, power=2, reduce='mean')
     assert torch.allclose(f, torch.tensor([1.0, 9 / 4]))
     # Plain row norms: (1 + 1 + sqrt2) / 3 vs (sqrt2 + 2) / 2 -> 3/2.
-    f = ace.rescale_factors(W, MASKS2, power=1)
+    f = ace.rescale_factors(W, MASKS2, power=1, reduce='mean')
     assert torch.allclose(f, torch.tensor([1.0, 1.5]))
-    # Over all rows the mean is the sum over C: 15 / 4, as below.
-    f = ace.rescale_factors(W, MASKS2, norm_over='all')
+    # Over all rows the mean ratio is the sum ratio: 15 / 4.
+    f = ace.rescale_factors(W, MASKS2, power=2, norm_over='all',
+                            reduce='mean')
     assert torch.allclose(f, torch.tensor([1.0, 3.75]))
-    # Same weights in both experts: the sum reading shrinks expert 2 for the
-    # row it lacks ((1 + 2) / 4); the mean compares the rows it has
-    # (1.5 / (4 / 3)).
+    # Same weights in both experts: the sum shrinks expert 2 for the row it
+    # lacks ((1 + 2) / 4); the mean compares the rows it has (1.5 / (4/3)).
     same = torch.stack([W[0], W[0]])
-    f = ace.rescale_factors(same, MASKS2)
-    assert torch.allclose(f, torch.tensor([1.0, 1.5 / (4 / 3)]))
-    assert torch.allclose(ace.rescale_factors(same, MASKS2, reduce='sum'),
-                          torch.tensor([1.0, 3 / 4]))
+    assert torch.allclose(
+        ace.rescale_factors(same, MASKS2, power=2, reduce='mean'),
+        torch.tensor([1.0, 1.5 / (4 / 3)]))
+    assert torch.allclose(
+        ace.rescale_factors(same, MASKS2, power=2, reduce='sum'),
+        torch.tensor([1.0, 3 / 4]))
 
 
-def test_rescale_factors_sum_reading():
-    f = ace.rescale_factors(W, MASKS2, reduce='sum')  # target rows: 6 / 4
-    assert torch.allclose(f, torch.tensor([1.0, 1.5]))
-    f = ace.rescale_factors(W, MASKS2, power=1, reduce='sum')  # sqrt(6 / 4)
-    assert torch.allclose(f, torch.tensor([1.0, math.sqrt(1.5)]))
-    f = ace.rescale_factors(list(W), MASKS2, norm_over='all', reduce='sum')
-    assert torch.allclose(f, torch.tensor([1.0, 3.75]))  # 15 / 4
+def test_rescale_factors_edge_cases():
     for reduce in ('mean', 'sum'):
         assert torch.equal(
             ace.rescale_factors(W, MASKS2, power=0, reduce=reduce),

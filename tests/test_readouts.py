@@ -64,7 +64,7 @@ def test_readouts_cover_every_variant_and_expert(trained):
     # 3 aggregations x 7 rescale readings, then the 3 experts alone.
     assert len(names) == 3 * 7 + 3
     assert sum('(config)' in n for n in names) == 1
-    assert row(readouts, 'avg, squared norm, mean over target rows')[
+    assert row(readouts, 'avg, plain norm, sum over target rows')[
         'name'].endswith('(config)')
     assert readouts['num_samples'] == 500
     for r in readouts['readouts']:
@@ -78,7 +78,7 @@ def test_readouts_cover_every_variant_and_expert(trained):
 def test_default_readout_and_experts_match_test_py(trained):
     root, ckpt, readouts, _ = trained
     metrics = run_test_py(root, ckpt, expert_scores=True)
-    assert_same(row(readouts, 'avg, squared norm, mean over target rows'),
+    assert_same(row(readouts, 'avg, plain norm, sum over target rows'),
                 metrics)
     for i in (1, 2, 3):
         assert_same(row(readouts, f'expert {i} alone'), metrics,

@@ -105,39 +105,39 @@ def lr_scales(shares: torch.Tensor, scheme: str = 'linear') -> torch.Tensor:
 
 def rescale_factors(weights: Union[torch.Tensor, Sequence[torch.Tensor]],
                     masks: torch.Tensor,
-                    power: float = 2,
+                    power: float = 1,
                     norm_over: str = 'target',
-                    reduce: str = 'mean') -> torch.Tensor:
+                    reduce: str = 'sum') -> torch.Tensor:
     """Logit rescaling factors of Eq. 2.
 
     Eq. 2 scales expert ``i``'s logits by :math:`\\|w_i\\|^2 /
-    \\|w_1\\|^2` so that the experts' outputs are comparable. The paper does
-    not say over which rows the norm runs, and the choice matters because
-    expert ``i`` has fewer target rows than expert 1:
+    \\|w_1\\|^2` "to have comparable scales". The paper leaves open which
+    norm (squared or plain) and over which rows; with ``p`` the power:
 
-    - ``reduce='mean'`` (default, per class): :math:`m_i` is the mean of
-      :math:`\\|w_{i,c}\\|^p` over the rows ``c`` (target rows by
-      default) and :math:`f_i = m_i / m_1`. It compares how strong each
-      expert's classes are, whatever their number.
-    - ``reduce='sum'``: :math:`f_i = (\\|W_i\\|_F / \\|W_1\\|_F)^p` over
-      those rows (the squared Frobenius norm summed over rows). It grows with
-      the number of rows, so an expert with a third of the classes is scaled
-      down about threefold for that alone; on CIFAR-100-LT-100 this made the
-      ensemble worse than its own expert 1 (issue 7).
+    - ``reduce='sum'``: :math:`f_i = (\\|W_i\\|_F / \\|W_1\\|_F)^p`, the
+      Frobenius norm over the rows. Over the target rows it also carries the
+      number of classes: an expert with a third of the classes and rows as
+      strong as expert 1's gets :math:`(1/3)^{p/2}`.
+    - ``reduce='mean'`` (per class): :math:`m_i` is the mean of
+      :math:`\\|w_{i,c}\\|^p` over the rows and :math:`f_i = m_i / m_1`,
+      which compares the strength of the rows alone.
+
+    The defaults (``p = 1``, ``'sum'`` over the target rows) are what
+    :class:`ACEHead` uses; its docstring gives the runs behind them.
 
     Args:
         weights (Tensor | Sequence[Tensor]): ``[K, C, D...]`` effective
             classifier weights (e.g. LWS scale times weight; trailing dims of
             1x1 convs are flattened).
         masks (Tensor): ``[K, C]`` bool target masks.
-        power (float): ``p``: 2 squared norms (paper), 1 plain norms, 0 no
-            rescaling (all ones). Defaults to 2.
+        power (float): ``p``: 1 plain norms, 2 squared norms (the paper's
+            formula), 0 no rescaling (all ones). Defaults to 1.
         norm_over (str): ``'target'``: expert ``i``'s target rows only (its
             interfering rows are pushed towards 0 by :math:`L_{com}` and are
-            never used for its outputs); ``'all'``: every row.
-            Defaults to ``'target'``.
-        reduce (str): ``'mean'`` (per-class) or ``'sum'``, see above.
-            Defaults to ``'mean'``.
+            never used for its outputs); ``'all'``: every row (then
+            ``'mean'`` and ``'sum'`` agree). Defaults to ``'target'``.
+        reduce (str): ``'sum'`` or ``'mean'``, see above.
+            Defaults to ``'sum'``.
 
     Returns:
         Tensor: ``[K]`` factors, ``f_0 = 1``.
