@@ -73,6 +73,7 @@ def test_readouts_cover_every_variant_and_expert(trained):
             assert r['factors'][0] == 1.0
     # Printed as a table for people too.
     assert 'expert 3 alone' in stdout and 'medium' in stdout
+    assert 'config read-out vs the best single expert' in stdout
 
 
 def test_default_readout_and_experts_match_test_py(trained):

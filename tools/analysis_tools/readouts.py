@@ -182,6 +182,14 @@ def main():
     print(f'{osp.basename(args.checkpoint)}: {labels.numel()} test images, '
           f'{model.head.num_experts} experts, accuracies in %')
     print(format_table(rows))
+    # ACE's point: the ensemble should beat each of its own experts.
+    config_row = next(r for r in rows if r['name'].endswith('(config)'))
+    best = max((r for r in rows if r['factors'] is None),
+               key=lambda r: r['top1'])
+    margin = config_row['top1'] - best['top1']
+    print(f'config read-out vs the best single expert ({best["name"]}): '
+          f'{margin:+.2f} top-1' +
+          ('' if margin > 0 else '  <- the ensemble does not beat it'))
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(dict(config=args.config, checkpoint=args.checkpoint,
