@@ -2,17 +2,24 @@
 import argparse
 import os
 import os.path as osp
+import sys
 
 from mmengine.config import Config, DictAction
+from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 
 from mmpretrain.registry import RUNNERS
+
+from mmace.utils.errors import ReportedError
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Test a classifier')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        'checkpoint',
+        help='checkpoint file; its weights must fit the config\'s model '
+        '(--cfg-options load_strict=False loads it anyway)')
     parser.add_argument('--work-dir', help='where to save the results')
     parser.add_argument(
         '--out', help='dump the metrics to this file (.json/.pkl/.yaml)')
@@ -45,11 +52,16 @@ def main():
         cfg.model.head.return_expert_scores = True
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
-    if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
-    metrics = runner.test()
+    try:
+        if 'runner_type' in cfg:
+            runner = RUNNERS.build(cfg)
+        else:
+            runner = Runner.from_cfg(cfg)
+        metrics = runner.test()
+    except ReportedError as e:
+        # The message names the culprit; a traceback would only bury it.
+        MMLogger.get_current_instance().error(f'{type(e).__name__}: {e}')
+        sys.exit(1)
     if args.out and runner.rank == 0:
         import mmengine
         mmengine.dump(metrics, args.out)

@@ -2,11 +2,15 @@
 import argparse
 import os
 import os.path as osp
+import sys
 
 from mmengine.config import Config, DictAction
+from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 
 from mmpretrain.registry import RUNNERS
+
+from mmace.utils.errors import ReportedError
 
 
 def parse_args():
@@ -17,8 +21,10 @@ def parse_args():
         '--resume', nargs='?', type=str, const='auto',
         help='resume from a checkpoint; with no value, the latest one in '
         'the work dir')
-    parser.add_argument('--amp', action='store_true',
-                        help='automatic mixed precision training')
+    parser.add_argument(
+        '--amp', action='store_true',
+        help='automatic mixed precision training; needs a GPU (on a '
+        'CPU-only machine training runs in fp32, with a warning)')
     parser.add_argument('--no-validate', action='store_true',
                         help='skip validation during training')
     parser.add_argument('--auto-scale-lr', action='store_true',
@@ -61,11 +67,16 @@ def merge_args(cfg, args):
 def main():
     args = parse_args()
     cfg = merge_args(Config.fromfile(args.config), args)
-    if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
-    runner.train()
+    try:
+        if 'runner_type' in cfg:
+            runner = RUNNERS.build(cfg)
+        else:
+            runner = Runner.from_cfg(cfg)
+        runner.train()
+    except ReportedError as e:
+        # The message names the culprit; a traceback would only bury it.
+        MMLogger.get_current_instance().error(f'{type(e).__name__}: {e}')
+        sys.exit(1)
 
 
 if __name__ == '__main__':

@@ -9,4 +9,16 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
     checkpoint=dict(
         type='CheckpointHook', interval=10, max_keep_ckpts=2,
-        save_best='auto'))
+        save_best='auto'),
+    # Stop at the first NaN/inf loss, before such weights are saved
+    # (switch off: default_hooks.non_finite_loss=None).
+    non_finite_loss=dict(type='NonFiniteLossHook'),
+    # Random states in checkpoints: a resumed run replays the augmentation.
+    rng_state=dict(type='RNGStateHook'))
+
+# Scalars go to <work_dir>/<timestamp>/vis_data/scalars.json. TensorBoard too
+# (every logged metric, e.g. accuracy/many, accuracy/expert2_few):
+#   MMACE_TENSORBOARD=1 python tools/train.py CONFIG
+vis_backends = [dict(type='LocalVisBackend')] + \
+    [dict(type='TensorboardVisBackend')] * int('{{$MMACE_TENSORBOARD:0}}')
+visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)

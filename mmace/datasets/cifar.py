@@ -2,12 +2,15 @@ import os
 import os.path as osp
 from typing import List, Optional
 
-import mmcv
 import numpy as np
-from mmengine.fileio import get
 
 from mmpretrain.datasets import CIFAR10, CIFAR100, BaseDataset
 from mmpretrain.registry import DATASETS
+
+from ..utils.errors import BadImageError
+from ..utils.image_file import (BadImageCounter, decode_image,
+                                same_class_indices)
+from .decoded_cache import decode_once
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.pgm', '.tif',
                   '.tiff', '.webp')
@@ -31,13 +34,20 @@ class CIFARFolder(BaseDataset):
     """CIFAR stored as image files in ``data_root/<split>/<class_name>/``.
 
     A drop-in for mmpretrain's pickle-based CIFAR datasets: every data info
-    holds ``img`` as an ``HxWx3`` ``uint8`` RGB array (decoded lazily in
-    :meth:`get_data_info`), so the same pipeline, without
+    holds ``img`` as an ``HxWx3`` ``uint8`` RGB array (decoded once per
+    process with ``decode_once``, else in :meth:`get_data_info`), so the
+    same pipeline, without
     ``LoadImageFromFile``, works for both formats.
 
     Samples are ordered class by class (class-index order), and by file name
     within a class. Hidden files and files without an image extension are
     ignored.
+
+    An image that cannot be decoded (empty, truncated, not an image) raises
+    :class:`~mmace.utils.errors.BadImageError` naming the file. With
+    ``skip_bad_images=True`` (training splits only) it is replaced by the
+    next decodable image of the same class, with a warning that names it
+    and counts the skipped files.
 
     Args:
         data_root (str): Root holding the ``train`` / ``test`` folders.
@@ -45,6 +55,13 @@ class CIFARFolder(BaseDataset):
         classes (Sequence[str], optional): Class names in label order; the
             folder names must match them. Defaults to None, which uses
             ``metainfo['classes']`` (e.g. mmpretrain's ``CIFAR10.METAINFO``).
+        skip_bad_images (bool): Whether to replace undecodable images (see
+            above) instead of failing. Not for ``test_mode`` splits, where
+            it would change the evaluation. Defaults to False.
+        decode_once (bool): Whether to decode every image once, when the
+            dataset is built (``mmace.datasets.decoded_cache``: one uint8
+            array per process, shared by the dataloader workers), instead of
+            in every epoch. Defaults to True.
         **kwargs: Other keyword arguments in :class:`BaseDataset`.
     """
 
@@ -52,11 +69,17 @@ class CIFARFolder(BaseDataset):
                  data_root: str,
                  split: str = 'train',
                  classes=None,
+                 skip_bad_images: bool = False,
+                 decode_once: bool = True,
                  **kwargs):
         if split not in SPLITS:
             raise ValueError(f"split must be 'train' or 'test', got "
                              f'split={split!r}')
         self.split = split
+        self.skip_bad_images = skip_bad_images
+        self._bad_images = BadImageCounter(type(self).__name__)
+        self.decode_once = decode_once
+        self._decoded = None
         super().__init__(
             ann_file='',
             data_root=data_root,
@@ -104,6 +127,22 @@ class CIFARFolder(BaseDataset):
                 for f in files)
         return data_list
 
+    def full_init(self):
+        """Scan the folders; with ``decode_once``, decode every image."""
+        if self._fully_initialized:
+            return
+        super().full_init()
+        if self.decode_once:
+            self._decoded = decode_once(
+                [self._get_raw_info(i)['img_path'] for i in range(len(self))],
+                flag='color', channel_order='rgb')
+
+    def _decode(self, idx: int, path: str) -> np.ndarray:
+        img = None if self._decoded is None else self._decoded[idx]
+        if img is None:  # not cached, or a bad file: it raises as usual
+            img = decode_image(path, flag='color', channel_order='rgb')
+        return img
+
     def _get_raw_info(self, idx: int) -> dict:
         return super().get_data_info(idx)
 
@@ -117,9 +156,30 @@ class CIFARFolder(BaseDataset):
             dict: ``img_path``, ``gt_label``, ``sample_idx`` and ``img``.
         """
         info = self._get_raw_info(idx)
-        info['img'] = mmcv.imfrombytes(
-            get(info['img_path']), flag='color', channel_order='rgb')
-        return info
+        try:
+            info['img'] = self._decode(idx, info['img_path'])
+            return info
+        except BadImageError as e:
+            if not self.skip_bad_images:
+                raise BadImageError(
+                    f'{type(self).__name__}: {e} (set skip_bad_images=True '
+                    'on the dataset to skip such files)') from None
+            if self.test_mode:
+                raise BadImageError(
+                    f'{type(self).__name__}: {e}; skip_bad_images does not '
+                    'apply to a test split (it would change the '
+                    'evaluation): replace or remove the file') from None
+            problem, reason = str(e), e.reason
+        for other in same_class_indices(self, idx):
+            sub = self._get_raw_info(other)
+            try:
+                sub['img'] = self._decode(other, sub['img_path'])
+            except BadImageError:
+                continue
+            self._bad_images.warn(info['img_path'], reason, sub['img_path'])
+            return sub
+        raise BadImageError(f'{type(self).__name__}: {problem}, and no other '
+                            'image of its class decodes')
 
     def get_gt_labels(self) -> np.ndarray:
         """Get all labels without decoding any image.
@@ -180,6 +240,9 @@ def _build_cifar(cifar_cls, data_root: str, split: str, pipeline,
         raise ValueError(f'data_root must be set; expected '
                          f'{_layouts_help(cifar_cls)}')
     layout = detect_cifar_layout(data_root, cifar_cls)
+    # Only image files can be bad; the pickles have none to skip.
+    skip_bad_images = kwargs.pop('skip_bad_images', False)
+    decode = kwargs.pop('decode_once', True)
     common = dict(
         data_root=data_root,
         split=split,
@@ -191,7 +254,9 @@ def _build_cifar(cifar_cls, data_root: str, split: str, pipeline,
     if layout == 'folder':
         metainfo = dict(classes=cifar_cls.METAINFO['classes'])
         metainfo.update(common.pop('metainfo', None) or {})
-        return CIFARFolder(metainfo=metainfo, **common)
+        return CIFARFolder(
+            metainfo=metainfo, skip_bad_images=skip_bad_images,
+            decode_once=decode, **common)
     if not download:
         raise FileNotFoundError(
             f'data_root={data_root!r} is missing or empty and download=False;'
@@ -234,7 +299,8 @@ def CIFAR10Auto(data_root: str,
         test_mode (bool): Passed to the dataset. Defaults to False.
         download (bool): Whether to download when ``data_root`` is missing
             or empty. Defaults to True.
-        **kwargs: Other keyword arguments of the chosen dataset.
+        **kwargs: Other keyword arguments of the chosen dataset
+            (``skip_bad_images`` applies to class folders only).
 
     Returns:
         CIFAR10 | CIFARFolder: The built dataset.
@@ -262,7 +328,8 @@ def CIFAR100Auto(data_root: str,
         test_mode (bool): Passed to the dataset. Defaults to False.
         download (bool): Whether to download when ``data_root`` is missing
             or empty. Defaults to True.
-        **kwargs: Other keyword arguments of the chosen dataset.
+        **kwargs: Other keyword arguments of the chosen dataset
+            (``skip_bad_images`` applies to class folders only).
 
     Returns:
         CIFAR100 | CIFARFolder: The built dataset.

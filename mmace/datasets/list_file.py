@@ -1,10 +1,17 @@
+import logging
 import os.path as osp
 from typing import List, Optional, Sequence, Union
 
+import numpy as np
 from mmengine.fileio import get_file_backend, get_text
+from mmengine.logging import print_log
 
 from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
+
+from ..utils.errors import BadImageError
+from ..utils.image_file import (BadImageCounter, image_file_problem,
+                                same_class_indices)
 
 
 @DATASETS.register_module()
@@ -21,6 +28,12 @@ class LTListDataset(BaseDataset):
     joining as every mmengine dataset; ``ann_file`` is joined with
     ``data_root`` too when relative). Data infos hold ``img_path`` and
     ``gt_label``, so pipelines start with ``LoadImageFromFile``.
+
+    A class that the list names no image for is reported with a warning
+    naming it. An image that cannot be decoded (empty, truncated, not an
+    image) raises :class:`~mmace.utils.errors.BadImageError` naming the
+    file; with ``skip_bad_images=True`` (training lists only) it is replaced
+    by the next decodable image of the same class, with a warning.
 
     Examples:
         >>> train = LTListDataset(
@@ -42,6 +55,9 @@ class LTListDataset(BaseDataset):
             ``'0'``, ``'1'``, ...
         check_files (bool): Whether to check at build time that every image
             exists. Defaults to True.
+        skip_bad_images (bool): Whether to replace undecodable images (see
+            above) instead of failing. Not for ``test_mode`` lists, where it
+            would change the evaluation. Defaults to False.
         **kwargs: Other keyword arguments in :class:`BaseDataset`.
     """
 
@@ -52,6 +68,7 @@ class LTListDataset(BaseDataset):
                  num_classes: Optional[int] = None,
                  classes: Union[str, Sequence[str], None] = None,
                  check_files: bool = True,
+                 skip_bad_images: bool = False,
                  **kwargs):
         if num_classes is not None and (isinstance(num_classes, bool)
                                         or not isinstance(num_classes, int)
@@ -60,6 +77,8 @@ class LTListDataset(BaseDataset):
                              f' got num_classes={num_classes!r}')
         self.num_classes = num_classes
         self.check_files = check_files
+        self.skip_bad_images = skip_bad_images
+        self._bad_images = BadImageCounter(type(self).__name__)
         super().__init__(
             ann_file=ann_file,
             data_root=data_root,
@@ -138,7 +157,62 @@ class LTListDataset(BaseDataset):
                 max(label for _, _, label in entries) + 1
             self._metainfo['classes'] = tuple(
                 str(i) for i in range(num_classes))
+        self._warn_empty_classes([label for _, _, label in entries])
         return data_list
+
+    def _warn_empty_classes(self, labels: List[int]) -> None:
+        """Warn about classes the list names no image for."""
+        counts = np.bincount(labels, minlength=len(self.CLASSES))
+        empty = np.flatnonzero(counts == 0).tolist()
+        if not empty:
+            return
+        names = [f'{c} ({self.CLASSES[c]!r})' if self.CLASSES[c] != str(c)
+                 else str(c) for c in empty[:10]]
+        more = f', ... ({len(empty) - 10} more)' if len(empty) > 10 else ''
+        print_log(
+            f'LTListDataset: {self.ann_file} lists no image for '
+            f'{len(empty)} of {len(self.CLASSES)} classes: '
+            f"{'class' if len(empty) == 1 else 'classes'} "
+            f"{', '.join(names)}{more}. A model trained on it never sees "
+            'them; check the list (and num_classes / classes).',
+            logger='current',
+            level=logging.WARNING)
+
+    def prepare_data(self, idx: int):
+        """Run the pipeline; name the file when its image is bad.
+
+        Args:
+            idx (int): The index of data.
+
+        Returns:
+            Any: The pipeline's output.
+        """
+        try:
+            return super().prepare_data(idx)
+        except Exception:
+            # Only blame the image when it really does not decode; any
+            # other pipeline error keeps its own traceback.
+            bad = self.get_data_info(idx)['img_path']
+            reason = image_file_problem(bad)
+            if reason is None:
+                raise
+        problem = f'cannot decode image {bad!r}: {reason}'
+        if not self.skip_bad_images:
+            raise BadImageError(
+                f'LTListDataset ({self.ann_file}): {problem} (set '
+                'skip_bad_images=True on the dataset to skip such files)')
+        if self.test_mode:
+            raise BadImageError(
+                f'LTListDataset ({self.ann_file}): {problem}; '
+                'skip_bad_images does not apply to a test list (it would '
+                'change the evaluation): replace or remove the file')
+        for other in same_class_indices(self, idx):
+            path = self.get_data_info(other)['img_path']
+            if image_file_problem(path) is None:
+                self._bad_images.warn(bad, reason, path)
+                return super().prepare_data(other)
+        raise BadImageError(f'LTListDataset ({self.ann_file}): {problem}, '
+                            'and no other image of its class decodes')
 
     def extra_repr(self) -> List[str]:
         """The extra repr information of the dataset."""

@@ -1,16 +1,26 @@
 import copy
+import logging
 import os
+import os.path as osp
+from typing import List, Optional
 
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config, ConfigDict
+from mmengine.dist import master_only
 from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
 from mmengine.registry import DefaultScope
-from mmengine.runner import Runner
+from mmengine.runner import BaseLoop, Runner
+from mmengine.runner.checkpoint import _load_checkpoint_to_model
 
 from mmpretrain.registry import DATASETS, RUNNERS
 
 from ...models.utils.checks import check_num_experts_match
+from ...utils.checkpoint_io import (describe_mismatch,
+                                   find_readable_checkpoint, read_checkpoint,
+                                   replace_atomically, state_dict_mismatch)
+from ...utils.errors import CheckpointError
 
 #: Placeholder a config writes where the training-set class counts belong.
 AUTO = 'auto'
@@ -36,13 +46,16 @@ def _find_auto_counts(node, path=''):
             yield from _find_auto_counts(value, f'{path}[{i}]')
 
 
-def fill_auto_class_counts(cfg: Config) -> None:
+def fill_auto_class_counts(cfg: Config) -> Optional[List[int]]:
     """Replace every ``class_counts='auto'`` with the training-set counts.
 
     The counts are computed once, by :func:`mmace.datasets.get_class_counts`
     on ``cfg.train_dataloader.dataset``; the ACE planner, the optimizer
     constructor (through the head) and ``LongTailAccuracy`` then all see the
     same numbers, and nobody types counts into a config.
+
+    Returns:
+        list[int] | None: The counts, or None when nothing asked for them.
     """
     from mmace.datasets import get_class_counts
 
@@ -50,7 +63,7 @@ def fill_auto_class_counts(cfg: Config) -> None:
     found = [hit for name in sections if cfg.get(name) is not None
              for hit in _find_auto_counts(cfg[name], name)]
     if not found:
-        return
+        return None
     paths = ', '.join(path for _, _, path in found)
     dataset_cfg = (cfg.get('train_dataloader') or {}).get('dataset')
     if dataset_cfg is None:
@@ -72,6 +85,76 @@ def fill_auto_class_counts(cfg: Config) -> None:
         f'class_counts for {paths}: {len(counts)} classes, '
         f'{sum(counts)} training samples (from train_dataloader.dataset)',
         logger='current')
+    return counts
+
+
+def check_head_num_classes(cfg: Config, counts: Optional[List[int]]) -> None:
+    """Fail early when the head's ``num_classes`` is not the training set's.
+
+    ``ACEHead`` checks this itself; any other head (mmpretrain's
+    ``LinearClsHead`` of the CE baselines) would meet a label >=
+    ``num_classes`` only in the loss, as torch's ``IndexError: Target 5 is
+    out of bounds``.
+
+    Args:
+        cfg (Config): The config, after :func:`fill_auto_class_counts`.
+        counts (list[int], optional): The training-set counts it returned.
+    """
+    head = (cfg.get('model') or {}).get('head')
+    num_classes = head.get('num_classes') if isinstance(head, dict) else None
+    if counts is None or not isinstance(num_classes, int) or \
+            isinstance(num_classes, bool) or num_classes == len(counts):
+        return
+    raise ValueError(
+        f'the training set (train_dataloader.dataset) has {len(counts)} '
+        f'classes but the head ({head.get("type")}) has '
+        f'model.head.num_classes={num_classes}; make them equal')
+
+
+def drop_disabled_default_hooks(cfg: Config) -> None:
+    """Let ``default_hooks.<name>=None`` switch off mmace's default hooks.
+
+    mmengine accepts None only for its own default hooks (``checkpoint``,
+    ``logger``, ...) and fails with a bare ``AssertionError`` for others,
+    such as ``non_finite_loss`` and ``rng_state`` of mmace's
+    ``default_runtime.py``.
+
+    Args:
+        cfg (Config): The config; ``default_hooks`` is changed in place.
+    """
+    mmengine_own = ('runtime_info', 'timer', 'sampler_seed', 'logger',
+                    'param_scheduler', 'checkpoint')
+    hooks = cfg.get('default_hooks')
+    if isinstance(hooks, dict):
+        for name in [k for k, v in hooks.items()
+                     if v is None and k not in mmengine_own]:
+            hooks.pop(name)
+
+
+def fall_back_from_amp(cfg: Config) -> None:
+    """Train in fp32, with a warning, where AMP has no device to run on.
+
+    mmengine's ``AmpOptimWrapper`` (``--amp``, the ``*_amp.py`` configs)
+    needs a GPU (or NPU/MLU/MUSA) and otherwise fails with an assertion.
+
+    Args:
+        cfg (Config): The config; ``optim_wrapper`` is changed in place.
+    """
+    # The very checks AmpOptimWrapper.__init__ asserts.
+    from mmengine.optim.optimizer import amp_optimizer_wrapper as amp
+    wrapper = cfg.get('optim_wrapper')
+    if not isinstance(wrapper, dict) or \
+            wrapper.get('type') != 'AmpOptimWrapper' or any(
+                f() for f in (amp.is_cuda_available, amp.is_npu_available,
+                              amp.is_mlu_available, amp.is_musa_available)):
+        return
+    wrapper['type'] = 'OptimWrapper'
+    for key in ('loss_scale', 'dtype', 'use_fsdp'):
+        wrapper.pop(key, None)
+    print_log(
+        'Mixed precision (--amp / AmpOptimWrapper) needs a GPU; this machine '
+        'has none, so training runs in full precision (fp32).',
+        logger='current', level=logging.WARNING)
 
 
 def setup_cpu_distributed(cfg: Config) -> None:
@@ -118,5 +201,152 @@ class LongTailRunner(Runner):
         cfg = copy.deepcopy(cfg)
         check_num_experts_match(cfg.get('model'))
         setup_cpu_distributed(cfg)
-        fill_auto_class_counts(cfg)
+        drop_disabled_default_hooks(cfg)
+        fall_back_from_amp(cfg)
+        check_head_num_classes(cfg, fill_auto_class_counts(cfg))
         return super().from_cfg(cfg)
+
+    # Checkpoints (issue 9): a corrupt file is named, weights that do not
+    # fit the model are refused before evaluating or resuming, auto-resume
+    # skips unreadable files, and saving is atomic.
+
+    def load_or_resume(self) -> None:
+        """Load or resume a checkpoint, as mmengine does, but reliably.
+
+        - ``--resume`` (auto): resume from the newest *readable* checkpoint
+          in the work dir, warning about each newer one that is not; with
+          none, say so plainly and train from scratch.
+        - Evaluating (``tools/test.py``) or resuming with weights that do not
+          fit the model is an error; ``load_from`` while training
+          (fine-tuning) only warns. The config key ``load_strict``
+          (True/False) overrides both.
+        """
+        if self._has_loaded:
+            return None
+        if self._resume and self._load_from is None:
+            path, checkpoint, skipped = find_readable_checkpoint(self.work_dir)
+            for bad, reason in skipped:
+                reason = reason.replace(f'{bad!r} is', f'{bad!r}, which is')
+                self.logger.warning(f'--resume: skipped {reason}')
+            if path is None and skipped:
+                raise CheckpointError(
+                    f'--resume: none of the {len(skipped)} checkpoints in '
+                    f'work_dir {self.work_dir!r} is readable (newest: '
+                    f'{skipped[0][0]!r}). Resume from a good copy with '
+                    '--resume <file>, or move them away to train from '
+                    'scratch.')
+            if path is None:
+                self.logger.warning(
+                    f'--resume: no checkpoint found in work_dir '
+                    f'{self.work_dir!r}; training starts from scratch.')
+                return None
+            self.logger.info(
+                f'Auto-resuming from {path}' +
+                (', the newest readable checkpoint' if skipped else ''))
+            self._preloaded = (path, checkpoint)
+            self.resume(path)
+        elif self._resume:
+            self.resume(self._load_from)
+        elif self._load_from is not None:
+            training = isinstance(self._train_loop, BaseLoop)
+            self._load_purpose = 'fine-tune' if training else 'evaluate'
+            try:
+                self.load_checkpoint(self._load_from)
+            finally:
+                self._load_purpose = None
+
+    def resume(self, filename: str, *args, **kwargs) -> None:
+        """mmengine's ``Runner.resume``, loading strictly (see above)."""
+        self._load_purpose = 'resume'
+        try:
+            super().resume(filename, *args, **kwargs)
+        finally:
+            self._load_purpose = None
+
+    def load_checkpoint(self,
+                        filename: str,
+                        map_location='cpu',
+                        strict: bool = False,
+                        revise_keys: list = [(r'^module.', '')]):
+        """mmengine's ``Runner.load_checkpoint`` with clear errors.
+
+        An unreadable file raises :class:`~mmace.utils.errors.CheckpointError`
+        naming it. When evaluating or resuming (or with ``load_strict=True``)
+        the weights must fit the model exactly: otherwise the error names
+        the config, the checkpoint and the first mismatched keys.
+        """
+        preloaded, self._preloaded = getattr(self, '_preloaded', None), None
+        if preloaded is not None and preloaded[0] == filename:
+            checkpoint = preloaded[1]
+        else:
+            checkpoint = read_checkpoint(filename, map_location)
+        purpose = getattr(self, '_load_purpose', None)
+        if purpose == 'resume' and 'meta' not in checkpoint:
+            raise CheckpointError(
+                f'{filename!r} holds weights only, no training state to '
+                'resume; start from these weights with --cfg-options '
+                f'load_from={filename} (without --resume)')
+
+        self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
+        model = self.model.module if is_model_wrapper(self.model) \
+            else self.model
+        self._check_fits(model, checkpoint, filename, purpose, strict,
+                         revise_keys)
+        checkpoint = _load_checkpoint_to_model(
+            model, checkpoint, False, revise_keys=revise_keys)
+        self._has_loaded = True
+        self.logger.info(f'Load checkpoint from {filename}')
+        return checkpoint
+
+    def _check_fits(self, model, checkpoint, filename, purpose, strict,
+                    revise_keys) -> None:
+        mismatch = state_dict_mismatch(model, checkpoint, revise_keys)
+        if not any(mismatch):
+            return
+        load_strict = self.cfg.get('load_strict', None)
+        if load_strict is None:
+            load_strict = strict or purpose in ('evaluate', 'resume')
+        config = getattr(self.cfg, 'filename', None) or self.experiment_name
+        what = (f'checkpoint {filename!r} does not fit the model of config '
+                f'{config!r}: {describe_mismatch(*mismatch)}')
+        if not load_strict:
+            self.logger.warning(
+                f'{what}. Those weights keep their initial values (set '
+                'load_strict=True to make this an error).')
+            return
+        if purpose == 'resume':
+            how = ('Resuming needs a checkpoint of this same model. To '
+                   'start training from another model\'s weights '
+                   '(fine-tuning), pass --cfg-options load_from=<checkpoint> '
+                   'without --resume.')
+        else:
+            how = ('Evaluate with the checkpoint of this model, or load it '
+                   'anyway (unmatched weights keep their initial values) '
+                   'with --cfg-options load_strict=False.')
+        raise CheckpointError(f'{what}. {how}')
+
+    @master_only
+    def save_checkpoint(self, out_dir: str, filename: str, *args,
+                        **kwargs) -> None:
+        """mmengine's ``Runner.save_checkpoint``, written atomically.
+
+        The checkpoint is written as ``<filename>.tmp`` and renamed when
+        complete, so a process killed while saving never leaves a
+        half-written file under a checkpoint's name (auto-resume would pick
+        it). Remote ``out_dir`` (``s3://`` etc.) is written as mmengine does.
+        """
+        remote = '://' in str(out_dir) or \
+            kwargs.get('backend_args') or kwargs.get('file_client_args') or \
+            (args and args[0])
+        if remote:
+            return super().save_checkpoint(out_dir, filename, *args,
+                                           **kwargs)
+        tmp = f'{filename}.tmp'
+        try:
+            super().save_checkpoint(out_dir, tmp, *args, **kwargs)
+            replace_atomically(
+                osp.join(out_dir, tmp), osp.join(out_dir, filename))
+        except BaseException:
+            if osp.exists(osp.join(out_dir, tmp)):
+                os.remove(osp.join(out_dir, tmp))
+            raise
