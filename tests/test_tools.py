@@ -78,8 +78,8 @@ def test_dist_train_two_cpu_processes(tmp_path):
 
 
 def _digits_no_aug_config(tmp_path: Path) -> Path:
-    # Random crops draw from numpy's global RNG, which a resumed process
-    # cannot restore; without them the resumed run must match bit for bit.
+    # Without augmentation a resumed run matches bit for bit even without
+    # RNGStateHook; tests/test_reliability.py covers crops and Mixup.
     cfg = tmp_path / 'digits_no_aug.py'
     cfg.write_text(
         f"_base_ = '{CE_DIGITS}'\n"
