@@ -40,6 +40,14 @@ class LongTailAccuracy(Accuracy):
     ``expert{i}_few``. Only the experts' top-1 labels are kept, so they add
     ``K`` integers per sample to the collected results.
 
+    With ``ece_bins`` set, the expected calibration error of the aggregated
+    prediction (Guo et al. 2017) is reported too: the confidence of a sample
+    is its top-1 score, the samples are put in ``ece_bins`` equal-width
+    confidence bins ``(b/B, (b+1)/B]`` and
+    :math:`ECE = \sum_b \frac{n_b}{N} |acc_b - conf_b|`, overall
+    (``ece``) and over the samples whose **ground truth** is in a split
+    (``ece_many``, ``ece_medium``, ``ece_few``). It needs ``pred_score``.
+
     All values are percentages. After each evaluation a table of them is
     logged to the current :class:`~mmengine.logging.MMLogger`.
 
@@ -63,7 +71,13 @@ class LongTailAccuracy(Accuracy):
             with, for each class, its name, training count, split, number of
             evaluated samples and top-1 accuracy of the aggregated prediction
             (``accuracy``) and of each expert (``expert{i}_accuracy``).
+            With ``ece_bins``, the JSON also gets a ``calibration`` entry:
+            the ECE and, per bin, the sample count, mean confidence and
+            accuracy, overall and per split (a reliability diagram's data).
             Defaults to None.
+        ece_bins (int, optional): Number of equal-width confidence bins of
+            the expected calibration error; 15 is the usual choice. None
+            reports no ECE. Defaults to None.
         collect_device (str): Device name used for collecting results from
             different ranks during distributed training. Must be 'cpu' or
             'gpu'. Defaults to 'cpu'.
@@ -103,6 +117,7 @@ class LongTailAccuracy(Accuracy):
                  many_thr: int = 100,
                  few_thr: int = 20,
                  per_class_out: Optional[str] = None,
+                 ece_bins: Optional[int] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = 'accuracy') -> None:
         # No score threshold: top-1 must equal the per-class numbers below.
@@ -118,6 +133,12 @@ class LongTailAccuracy(Accuracy):
         if per_class_out is not None and not isinstance(per_class_out, str):
             raise TypeError('per_class_out must be a path prefix (str) or '
                             f'None, got per_class_out={per_class_out!r}')
+        if ece_bins is not None and (isinstance(ece_bins, bool)
+                                     or not isinstance(ece_bins, int)
+                                     or ece_bins < 1):
+            raise ValueError('ece_bins must be a positive integer or None, '
+                             f'got ece_bins={ece_bins!r}')
+        self.ece_bins = ece_bins
         self.class_counts = class_counts
         self.many_thr = many_thr
         self.few_thr = few_thr
@@ -241,10 +262,74 @@ class LongTailAccuracy(Accuracy):
                     for k, v in expert_metrics.items()
                 })
 
+        calibration = None
+        if self.ece_bins is not None:
+            if 'pred_score' in results[0]:
+                calibration = self._calibration(pred, target, splits)
+                metrics.update(
+                    (f'ece_{name}' if name in SPLITS else 'ece', c['ece'])
+                    for name, c in calibration.items())
+            else:
+                print_log(
+                    'ECE skipped: the predictions have no pred_score',
+                    logger='current',
+                    level=logging.WARNING)
+
         self._log_table(rows, splits, support)
+        if calibration is not None:
+            self._log_calibration(calibration)
         if self.per_class_out is not None:
-            self._dump_per_class(counts, class_split, support, per_class)
+            self._dump_per_class(counts, class_split, support, per_class,
+                                 calibration)
         return metrics
+
+    def _calibration(self, pred: torch.Tensor, target: torch.Tensor,
+                     splits: dict) -> Dict[str, dict]:
+        """ECE and reliability bins, overall and per non-empty split."""
+        conf = pred.float().max(dim=-1).values
+        # The top-1 label as `Accuracy.calculate` picks it (same ties).
+        correct = (_top1(pred) == target).double()
+        # (lower, upper] bins on the same float edges as Guo et al.'s code.
+        edges = torch.linspace(0, 1, self.ece_bins + 1)
+        bins = torch.bucketize(conf, edges[1:-1], right=False)
+        groups = {'overall': torch.ones_like(target, dtype=torch.bool)}
+        for name in SPLITS:
+            in_split = torch.zeros(pred.size(1), dtype=torch.bool)
+            in_split[torch.as_tensor(splits[name], dtype=torch.long)] = True
+            groups[name] = in_split[target]
+        calibration = {}
+        for name, keep in groups.items():
+            if not bool(keep.any()):
+                continue
+            b, c, ok = bins[keep], conf[keep].double(), correct[keep]
+            count = torch.bincount(b, minlength=self.ece_bins).double()
+            conf_mean = torch.bincount(
+                b, c, minlength=self.ece_bins) / count.clamp(min=1)
+            acc_mean = torch.bincount(
+                b, ok, minlength=self.ece_bins) / count.clamp(min=1)
+            ece = ((count / count.sum()) * (acc_mean - conf_mean).abs()).sum()
+            calibration[name] = dict(
+                ece=float(ece) * 100,
+                count=[int(n) for n in count],
+                confidence=[float(x) if n else None
+                            for x, n in zip(conf_mean, count)],
+                accuracy=[float(x) if n else None
+                          for x, n in zip(acc_mean, count)])
+        return calibration
+
+    def _log_calibration(self, calibration: Dict[str, dict]) -> None:
+        """Log one line of ECE: overall and per split."""
+        names = ['overall', *SPLITS]
+        cells = [
+            f'{calibration[n]["ece"]:6.2f}' if n in calibration else
+            f'{"-":>6}' for n in names
+        ]
+        print_log(
+            f'Expected calibration error (%, {self.ece_bins} bins, splits '
+            'by ground truth):\n' + ' | '.join(f'{n:>7}' for n in names) +
+            '\n' + ' | '.join(f'{c:>7}' for c in cells),
+            logger='current',
+            level=logging.INFO)
 
     def _split_means(self, per_class_acc: np.ndarray,
                      splits: dict) -> Dict[str, float]:
@@ -283,7 +368,12 @@ class LongTailAccuracy(Accuracy):
             logger='current',
             level=logging.INFO)
 
-    def _dump_per_class(self, counts, class_split, support, per_class):
+    def _dump_per_class(self,
+                        counts,
+                        class_split,
+                        support,
+                        per_class,
+                        calibration=None):
         """Write ``<per_class_out>.json`` and ``<per_class_out>.csv``."""
         classes = (self.dataset_meta or {}).get('classes')
         records = []
@@ -301,14 +391,13 @@ class LongTailAccuracy(Accuracy):
             records.append(record)
 
         mkdir_or_exist(osp.dirname(osp.abspath(self.per_class_out)))
+        dumped = dict(
+            many_thr=self.many_thr, few_thr=self.few_thr, classes=records)
+        if calibration is not None:
+            dumped['calibration'] = dict(
+                bins=self.ece_bins, **calibration)
         with open(f'{self.per_class_out}.json', 'w') as f:
-            json.dump(
-                dict(
-                    many_thr=self.many_thr,
-                    few_thr=self.few_thr,
-                    classes=records),
-                f,
-                indent=2)
+            json.dump(dumped, f, indent=2)
         with open(f'{self.per_class_out}.csv', 'w', newline='') as f:
             writer = csv.DictWriter(f, fieldnames=list(records[0]))
             writer.writeheader()

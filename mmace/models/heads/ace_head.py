@@ -256,7 +256,22 @@ class ACEHead(ClsHead):
     def forward(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
         """The aggregated logits ``[N, C]``."""
         self._check_counts()
+        if getattr(self, 'deploy_fc', None) is not None:
+            return self.deploy_fc(torch.cat(self.pre_logits(feats), dim=1))
         return self.aggregate(self.expert_logits(feats))
+
+    def switch_to_deploy(self) -> None:
+        """Fold the K classifiers, Eq. 2 and Eq. 3 into one ``nn.Linear``.
+
+        As mmpretrain's re-parameterisable models do: afterwards ``forward``
+        and ``predict`` score with ``deploy_fc``
+        (:func:`mmace.models.utils.fold.fold_ace_head`), one matrix product
+        on the concatenated expert features, giving the same logits up to
+        float rounding. For inference only: the folded layer is a snapshot
+        of the weights. ``aggregation='max'`` is not linear and raises.
+        """
+        from ..utils.fold import fold_ace_head
+        self.deploy_fc = fold_ace_head(self)
 
     def loss(self, feats: Tuple[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> dict:
@@ -313,8 +328,13 @@ class ACEHead(ClsHead):
         target classes (unscaled logits, 0 on interfering classes).
         """
         self._check_counts()
-        logits = self.expert_logits(feats)
-        scores = self.aggregate(logits)
+        if getattr(self, 'deploy_fc', None) is not None:
+            scores = self.forward(feats)  # folded (switch_to_deploy)
+            logits = self.expert_logits(feats) \
+                if self.return_expert_scores else None
+        else:
+            logits = self.expert_logits(feats)
+            scores = self.aggregate(logits)
         predictions = self._get_predictions(scores, data_samples)
         if self.return_expert_scores:
             probs = expert_probs(logits, self.target_masks).transpose(0, 1)
