@@ -1,14 +1,31 @@
-"""Time ACE against the cross-entropy baseline and compare with their FLOPs.
+"""Time ACE against the CE baseline and a plain PyTorch ACE.
 
-Both models are built from the repo's model configs, get the same random
-batch and are timed in one process, interleaved round by round (the order
-alternates every round), so background load hits both alike. The medians,
-minima and the median of the per-round ratios are reported, next to the
-FLOP ratio: ACE should cost about what its extra FLOPs say, no more.
+Three models get the same random batch and are timed in one process,
+interleaved round by round (the order rotates every round), so background
+load hits them alike:
+
+- ``ce``: the CE baseline (``configs/_base_/models/resnet32_cifar.py``);
+- ``ace``: mmace's ACE (``configs/_base_/models/ace_resnet32_cifar.py``);
+- ``plain``: the same ACE written plainly in torch in this file
+  (:class:`PlainACE`: stem + stages 1-2 shared, K copies of stage 3 fed
+  the detached shared feature, LWS classifiers, Eq. 2/3 read-out, Eq. 4/5
+  on the sub-batches, SGD with Eq. 7 lr factors). Its step calls no mm*
+  code. It has mmace's state-dict layout and starts from mmace's weights,
+  so both compute the same numbers (checked and printed).
+
+Reported: ACE/CE against the FLOP ratio (ACE should cost what its extra
+FLOPs say, no more) and mmace/plain (the framework's overhead, target
+<= ``--plain-tolerance``), for a train step (forward + loss + backward +
+SGD) and inference, in NCHW and/or channels_last (``--channels-last``).
+``--profile N`` prints torch.profiler's top-N ops of a train step of mmace
+and plain side by side.
 
 Example:
     python tools/analysis_tools/benchmark_ace.py --iters 20 --warmup 3
+    python tools/analysis_tools/benchmark_ace.py --channels-last both
     python tools/analysis_tools/benchmark_ace.py --mixup --json bench.json
+    python tools/analysis_tools/benchmark_ace.py --folded  # + folded head
+    python tools/analysis_tools/benchmark_ace.py --profile 15 --iters 3
 """
 import argparse
 import copy
@@ -21,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmengine.analysis import FlopAnalyzer
 from mmengine.config import Config
 from mmengine.logging import MMLogger
@@ -72,6 +90,22 @@ def parse_args():
         '--tolerance', type=float, default=1.10,
         help='target: measured time ratio <= tolerance x FLOP ratio')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--folded', action='store_true',
+        help='also time ACE inference with the head folded into one Linear '
+        '(mmace.models.utils.fold), head alone and end to end')
+    parser.add_argument(
+        '--channels-last', choices=('off', 'on', 'both'), default='off',
+        help='memory format of every model and the batch: NCHW (off), '
+        'channels_last (on: ChannelsLastHook for mmace, converted '
+        'parameters for plain) or both, interleaved (reports the gain)')
+    parser.add_argument(
+        '--plain-tolerance', type=float, default=1.05,
+        help='target: mmace ACE time / plain PyTorch ACE time <= this')
+    parser.add_argument(
+        '--profile', type=int, default=0, metavar='N',
+        help='print the top-N ops (self CPU/device time) of 3 profiled '
+        'train steps of mmace ACE and plain ACE')
     parser.add_argument('--json', help='dump every number to this file')
     return parser.parse_args()
 
@@ -127,6 +161,188 @@ def make_batch(args, counts):
     return data['inputs'], data['data_samples']
 
 
+# --------------------------------------------------------------------------
+# Plain PyTorch ACE: the reference. Only torch below, down to plain_step.
+# --------------------------------------------------------------------------
+class PlainBlock(nn.Module):
+    """ResNet basic block; a 1x1 conv + BN shortcut when the shape changes."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride, bias=False),
+                nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)), inplace=True)
+        out = self.bn2(self.conv2(out))
+        identity = x if self.downsample is None else self.downsample(x)
+        return F.relu(out + identity, inplace=True)
+
+
+def plain_stage(cin, cout, stride, blocks=5):
+    return nn.Sequential(
+        PlainBlock(cin, cout, stride),
+        *[PlainBlock(cout, cout, 1) for _ in range(blocks - 1)])
+
+
+class PlainTrunk(nn.Module):
+    """ResNet-32 stem and stages 1-2 (16 and 32 channels)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.layer1 = plain_stage(16, 16, 1)
+        self.layer2 = plain_stage(16, 32, 2)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)), inplace=True)
+        return self.layer2(self.layer1(x))
+
+
+class PlainBackbone(nn.Module):
+
+    def __init__(self, num_experts):
+        super().__init__()
+        self.trunk = PlainTrunk()
+        self.experts = nn.ModuleList(
+            plain_stage(32, 64, 2) for _ in range(num_experts))
+
+
+class PlainLWS(nn.Module):
+    """LWS: ``scale * (x W^T) + bias``; weight ``[C, D]``, the rest
+    ``[C]``."""
+
+    def __init__(self, dim, num_classes):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(num_classes, dim) * 0.01)
+        self.bias = nn.Parameter(torch.zeros(num_classes))
+        self.scale = nn.Parameter(torch.ones(num_classes))
+
+
+class PlainHead(nn.Module):
+
+    def __init__(self, dim, num_classes, num_experts):
+        super().__init__()
+        self.classifiers = nn.ModuleList(
+            PlainLWS(dim, num_classes) for _ in range(num_experts))
+
+
+class PlainACE(nn.Module):
+    """ResNet-32 ACE from the paper, in plain torch.
+
+    Parameter names and shapes are those of mmace's ``ImageClassifier``
+    (``backbone.trunk.*``, ``backbone.experts.{i}.*``,
+    ``head.classifiers.{i}.*``), so mmace's weights load into it.
+
+    Args:
+        masks (Tensor): ``[K, C]`` bool target classes of each expert.
+    """
+
+    def __init__(self, masks):
+        super().__init__()
+        self.masks = masks
+        num_experts, num_classes = masks.shape
+        self.backbone = PlainBackbone(num_experts)
+        self.head = PlainHead(64, num_classes, num_experts)
+
+    def expert_logits(self, x):
+        shared = self.backbone.trunk(x)
+        logits = []
+        for i, (expert, clf) in enumerate(
+                zip(self.backbone.experts, self.head.classifiers)):
+            # Only expert 1's loss reaches the trunk (Sec. 3.4).
+            feat = expert(shared if i == 0 else shared.detach())
+            feat = feat.mean(dim=(2, 3))
+            logits.append(
+                F.linear(feat, clf.scale[:, None] * clf.weight, clf.bias))
+        return logits
+
+    def loss(self, x, targets):
+        """Sum over experts of Eq. 4 + Eq. 5 on each expert's sub-batch.
+
+        ``targets``: hard labels ``[N]`` or soft (Mixup) scores ``[N, C]``,
+        where a sample enters sub-batch i with its label mass in C_i.
+        """
+        total = 0.
+        for z, mask in zip(self.expert_logits(x), self.masks):
+            if targets.dim() == 1:
+                member = mask[targets]
+                z, y = z[member], targets[member]
+                if y.numel() == 0:  # empty sub-batch: 0, gradients still flow
+                    total = total + 0. * z.sum()
+                    continue
+                ce = F.cross_entropy(z, y)
+                com = z[:, ~mask].pow(2).sum(dim=1).mean()
+            else:
+                y = targets * mask
+                weight = y.sum(dim=1)
+                size = weight.sum().clamp(min=1e-12)
+                ce = -(y * z.log_softmax(dim=1)).sum() / size
+                com = (z[:, ~mask].pow(2).sum(dim=1) * weight).sum() / size
+            total = total + ce + com
+        return total
+
+    def forward(self, x):
+        """Aggregated logits: Eq. 2 (plain norm ratio over the target
+        rows) and Eq. 3 (mean over the experts targeting a class)."""
+        logits = self.expert_logits(x)
+        masks = self.masks.to(logits[0].dtype)
+        with torch.no_grad():
+            norms = torch.stack([
+                ((clf.scale[:, None] * clf.weight)[mask]).norm()
+                for clf, mask in zip(self.head.classifiers, self.masks)
+            ])
+        factors = norms / norms[0]
+        out = sum(f * z * m for f, z, m in zip(factors, logits, masks))
+        return out / masks.sum(dim=0).clamp(min=1)
+
+
+def plain_optimizer(model, shares):
+    """SGD with the trunk at the base lr and expert i's parameters at
+    ``lr * share_i`` (Eq. 7)."""
+    lr = SGD['lr']
+    groups = [dict(params=list(model.backbone.trunk.parameters()), lr=lr)]
+    for i, share in enumerate(shares):
+        params = list(model.backbone.experts[i].parameters()) + list(
+            model.head.classifiers[i].parameters())
+        groups.append(dict(params=params, lr=lr * float(share)))
+    return torch.optim.SGD(
+        groups, lr=lr, momentum=SGD['momentum'],
+        weight_decay=SGD['weight_decay'])
+
+
+def plain_step(model, optimizer, inputs, targets):
+    """Forward + loss + backward + SGD step of the plain reference."""
+    loss = model.loss(inputs, targets)
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    return loss
+
+
+def build_plain(ace):
+    """A :class:`PlainACE` holding a copy of mmace ACE's weights."""
+    head = ace.head
+    plain = PlainACE(head.target_masks.clone())
+    missing, unexpected = plain.load_state_dict(
+        ace.state_dict(), strict=False)
+    # Only the head's buffers (counts, masks) have no plain counterpart.
+    if missing or set(unexpected) != {'head.class_counts',
+                                      'head.target_masks'}:
+        raise RuntimeError(f'plain ACE does not mirror mmace ACE: missing '
+                           f'{missing}, unexpected {unexpected}')
+    return plain.to(head.target_masks.device)
+# --------------------------------------------------------------------------
+
+
 class Logits(nn.Module):
     """``model(x, mode='tensor')``: backbone, neck and head -> logits."""
 
@@ -178,16 +394,19 @@ def train_step(model, optim_wrapper, inputs, samples):
 def run_interleaved(steps, warmup, iters, sync):
     """Time ``steps`` (name -> callable) round by round.
 
-    Every round runs each step once; the order alternates between rounds
-    (A B, B A, A B, ...) so neither model always runs right after the
-    other. Returns name -> dict(wall=[s], cpu=[s]) for the timed rounds
-    and name -> the last value each step returned.
+    Every round runs each step once; the order rotates by one and flips
+    direction between rounds (A B C, C A B reversed, ...) so no model
+    always runs right after the same other one. Returns name ->
+    dict(wall=[s], cpu=[s]) for the timed rounds and name -> the last value
+    each step returned.
     """
     names = list(steps)
     times = {name: dict(wall=[], cpu=[]) for name in names}
     last = dict()
     for r in range(warmup + iters):
-        for name in (names if r % 2 == 0 else names[::-1]):
+        k = r % len(names)
+        order = names[k:] + names[:k]
+        for name in (order if r % 2 == 0 else order[::-1]):
             sync()
             wall, cpu = time.perf_counter(), time.process_time()
             last[name] = steps[name]()
@@ -199,25 +418,108 @@ def run_interleaved(steps, warmup, iters, sync):
     return times, last
 
 
-def summarize(times, clock='wall'):
-    ce, ace = times['ce'][clock], times['ace'][clock]
-    paired = [a / c for a, c in zip(ace, ce)]
-    stats = dict(
-        ce_median=statistics.median(ce),
-        ce_min=min(ce),
-        ace_median=statistics.median(ace),
-        ace_min=min(ace),
-        ratio_paired=statistics.median(paired))
-    stats['ratio_median'] = stats['ace_median'] / stats['ce_median']
-    stats['ratio_min'] = stats['ace_min'] / stats['ce_min']
-    # Spread of the per-round ratios: a noise indicator.
+def compare(times, num, den, clock='wall'):
+    """Medians, minima and paired ratio ``num / den`` of two timed steps."""
+    a, b = times[num][clock], times[den][clock]
+    paired = [x / y for x, y in zip(a, b)]
     q = np.percentile(paired, [25, 75])
-    stats['ratio_paired_iqr'] = [float(q[0]), float(q[1])]
-    return stats
+    return dict(
+        num_median=statistics.median(a),
+        num_min=min(a),
+        den_median=statistics.median(b),
+        den_min=min(b),
+        ratio_median=statistics.median(a) / statistics.median(b),
+        ratio_min=min(a) / min(b),
+        ratio_paired=statistics.median(paired),
+        # Spread of the per-round ratios: a noise indicator.
+        ratio_paired_iqr=[float(q[0]), float(q[1])])
+
+
+def summarize(times, clock='wall', ace='ace', ce='ce'):
+    s = compare(times, ace, ce, clock)
+    return dict(
+        ce_median=s['den_median'],
+        ce_min=s['den_min'],
+        ace_median=s['num_median'],
+        ace_min=s['num_min'],
+        ratio_paired=s['ratio_paired'],
+        ratio_median=s['ratio_median'],
+        ratio_min=s['ratio_min'],
+        ratio_paired_iqr=s['ratio_paired_iqr'])
 
 
 def fmt_flops(x):
     return f'{x / 1e9:.3f} G'
+
+
+def to_format(model, fmt):
+    """The model in ``fmt`` ('nchw' or 'cl'): a copy for channels_last.
+
+    mmace's models get what configs get, ``ChannelsLastHook`` (activations
+    channels_last, parameters NCHW); the plain one converts its parameters
+    the usual PyTorch way.
+    """
+    if fmt == 'nchw':
+        return model
+    model = copy.deepcopy(model)
+    if isinstance(model, PlainACE):
+        return model.to(memory_format=torch.channels_last)
+    from mmace.engine.hooks import ChannelsLastHook
+    device = next(model.parameters()).device.type
+    ChannelsLastHook(devices=(device, )).convert(model)
+    return model
+
+
+def check_plain_matches(ace, plain, inputs, targets, samples):
+    """Max |difference| of mmace and plain ACE: train loss, eval logits."""
+    ace, plain = copy.deepcopy(ace), copy.deepcopy(plain)
+    ace.train()
+    plain.train()
+    loss_ace, _ = ace.parse_losses(ace(inputs, samples, mode='loss'))
+    loss_plain = plain.loss(inputs, targets)
+    ace.eval()
+    plain.eval()
+    with torch.no_grad():
+        out_ace = ace(inputs, mode='tensor')
+        out_plain = plain(inputs)
+    return dict(
+        loss=abs(loss_ace.item() - loss_plain.item()),
+        logits=(out_ace - out_plain).abs().max().item())
+
+
+def profile_steps(steps, top, cuda):
+    """torch.profiler's top ops (self time) of 3 calls of each step."""
+    from torch.profiler import ProfilerActivity, profile
+    activities = [ProfilerActivity.CPU]
+    if cuda:
+        activities.append(ProfilerActivity.CUDA)
+    sort = 'self_cuda_time_total' if cuda else 'self_cpu_time_total'
+    tables = dict()
+    for name, step in steps.items():
+        step()  # warm-up outside the trace
+        with profile(activities=activities) as prof:
+            for _ in range(3):
+                step()
+        events = prof.key_averages()
+        total = sum(getattr(e, sort) for e in events)
+        rows = sorted(events, key=lambda e: -getattr(e, sort))[:top]
+        tables[name] = dict(
+            total_ms=total / 3e3,
+            ops=[(e.key, getattr(e, sort) / 3e3, e.count // 3)
+                 for e in rows])
+    return tables
+
+
+def print_profile(tables):
+    print('\ntorch.profiler, self time per train step (mean of 3), top ops:')
+    for name, tab in tables.items():
+        rows = [(f'{name}: op', 'ms/step', 'share', 'calls/step')]
+        for key, ms, calls in tab['ops']:
+            share = 100 * ms / tab['total_ms']
+            rows.append((key, f'{ms:.1f}', f'{share:.1f}%', str(calls)))
+        rows.append(('total (all ops)', f'{tab["total_ms"]:.1f}', '100%', ''))
+        print()
+        print_table(rows)
 
 
 def main():
@@ -243,12 +545,13 @@ def main():
     ace = build_model(args.ace_config, args, counts)
     ce = build_model(args.ce_config, args)
     logger.setLevel(logging.INFO)
+    plain = build_plain(ace)
     inputs, samples = make_batch(args, counts)
-
-    optim_ace = build_optim_wrapper(
-        ace, dict(constructor='ACEOptimWrapperConstructor', optimizer=SGD))
-    optim_ce = build_optim_wrapper(
-        ce, dict(type='OptimWrapper', optimizer=SGD))
+    if 'gt_score' in samples[0]:
+        targets = torch.stack([s.gt_score for s in samples])
+    else:
+        targets = torch.cat([s.gt_label for s in samples])
+    matches = check_plain_matches(ace, plain, inputs, targets, samples)
 
     flops, unsupported = dict(), dict()
     for name, model in (('ce', ce), ('ace', ace)):
@@ -260,27 +563,68 @@ def main():
     flop_ratio = flops['ace'] / flops['ce']
     train_flop_ratio = (fwd_ace + bwd_ace) / (fwd_ce + bwd_ce)
 
+    # One (model, optimizer, batch) per model and memory format; every copy
+    # starts from the same weights.
+    formats = dict(off=['nchw'], on=['cl'], both=['nchw', 'cl'])[
+        args.channels_last]
+    shares = ace.head.expert_shares()
+    entries = dict()
+    for fmt in formats:
+        sfx = '' if fmt == formats[0] else '_cl'
+        x = inputs if fmt == 'nchw' else inputs.contiguous(
+            memory_format=torch.channels_last)
+        m_ce, m_ace, m_plain = (to_format(m, fmt) for m in (ce, ace, plain))
+        entries['ce' + sfx] = (m_ce, build_optim_wrapper(
+            m_ce, dict(type='OptimWrapper', optimizer=SGD)), x)
+        entries['ace' + sfx] = (m_ace, build_optim_wrapper(
+            m_ace,
+            dict(constructor='ACEOptimWrapperConstructor', optimizer=SGD)), x)
+        entries['plain' + sfx] = (m_plain, plain_optimizer(m_plain, shares),
+                                  x)
+
+    def train_fn(name):
+        model, opt, x = entries[name]
+        if name.startswith('plain'):
+            return lambda: plain_step(model, opt, x, targets)
+        return lambda: train_step(model, opt, x, samples)
+
+    def infer_fn(name):
+        model, _, x = entries[name]
+        call = model if name.startswith('plain') else \
+            (lambda t: model(t, mode='tensor'))
+
+        def infer():
+            with torch.no_grad():
+                return call(x)
+
+        return infer
+
+    profile = None
+    if args.profile:
+        for model, _, _ in entries.values():
+            model.train()
+        profile = profile_steps(
+            {n: train_fn(n)
+             for n in entries if n.split('_')[0] in ('ace', 'plain')},
+            args.profile, cuda)
+
     # ---- train step: forward + loss + backward + SGD step ----
-    ace.train()
-    ce.train()
+    for model, _, _ in entries.values():
+        model.train()
     train_times, last_loss = run_interleaved(
-        dict(
-            ce=lambda: train_step(ce, optim_ce, inputs, samples),
-            ace=lambda: train_step(ace, optim_ace, inputs, samples)),
-        args.warmup, args.iters, sync)
+        {name: train_fn(name)
+         for name in entries}, args.warmup, args.iters, sync)
     final_loss = {name: loss.item() for name, loss in last_loss.items()}
 
     # ---- inference: model(inputs, mode='tensor') ----
-    ace.eval()
-    ce.eval()
-
-    def infer(model):
-        with torch.no_grad():
-            return model(inputs, mode='tensor')
-
+    for model, _, _ in entries.values():
+        model.eval()
     infer_times, _ = run_interleaved(
-        dict(ce=lambda: infer(ce), ace=lambda: infer(ace)), args.warmup,
-        args.iters, sync)
+        {name: infer_fn(name)
+         for name in entries}, args.warmup, args.iters, sync)
+
+    folded = time_folded(entries['ace'][0], entries['ace'][2], args,
+                         sync) if args.folded else None
 
     results = dict(
         args=vars(args),
@@ -288,10 +632,14 @@ def main():
         class_counts=counts.tolist(),
         params=dict(
             ce=sum(p.numel() for p in ce.parameters()),
-            ace=sum(p.numel() for p in ace.parameters())),
+            ace=sum(p.numel() for p in ace.parameters()),
+            plain=sum(p.numel() for p in plain.parameters())),
         param_groups=dict(
-            ce=len(optim_ce.optimizer.param_groups),
-            ace=len(optim_ace.optimizer.param_groups)),
+            ce=len(entries['ce'][1].optimizer.param_groups),
+            ace=len(entries['ace'][1].optimizer.param_groups),
+            plain=len(entries['plain'][1].param_groups)),
+        formats=formats,
+        plain_matches=matches,
         forward_flops=flops,
         forward_flops_unsupported_ops=unsupported,
         forward_flop_ratio=flop_ratio,
@@ -299,7 +647,6 @@ def main():
         train_flop_ratio=train_flop_ratio,
         final_loss=final_loss,
         times=dict(train=train_times, inference=infer_times))
-    verdicts = dict()
     for phase, times in (('train', train_times), ('inference',
                                                   infer_times)):
         stats = summarize(times)
@@ -312,12 +659,76 @@ def main():
         if not cuda:
             stats['cpu_clock'] = summarize(times, 'cpu')
         results[phase] = stats
-        verdicts[phase] = stats['pass']
+    # mmace vs plain, per memory format; channels_last gains.
+    results['vs_plain'] = dict()
+    results['channels_last_gain'] = dict()
+    for fmt in formats:
+        sfx = '' if fmt == formats[0] else '_cl'
+        for phase, times in (('train', train_times), ('inference',
+                                                      infer_times)):
+            s = compare(times, 'ace' + sfx, 'plain' + sfx)
+            if not cuda:
+                s['cpu_ratio_paired'] = compare(times, 'ace' + sfx,
+                                                'plain' + sfx,
+                                                'cpu')['ratio_paired']
+            # Pass on the median ratio or the paired one: both estimate the
+            # same quantity, the paired one cancels slow background drifts.
+            s['pass'] = min(s['ratio_median'],
+                            s['ratio_paired']) <= args.plain_tolerance
+            results['vs_plain'][f'{fmt}/{phase}'] = s
+    if len(formats) == 2:
+        for model in ('ce', 'ace', 'plain'):
+            for phase, times in (('train', train_times), ('inference',
+                                                          infer_times)):
+                s = compare(times, model, model + '_cl')
+                results['channels_last_gain'][f'{model}/{phase}'] = s
 
     print_report(args, results, cuda)
+    print_plain(args, results, cuda)
+    if profile is not None:
+        results['profile'] = profile
+        print_profile(profile)
+    if folded is not None:
+        results['folded'] = folded
+        print_folded(args, folded)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
         print(f'\nAll numbers written to {args.json}')
+
+
+def print_plain(args, res, cuda):
+    fmt_name = dict(nchw='NCHW', cl='channels_last')
+    m = res['plain_matches']
+    print(f'\nmmace ACE vs plain PyTorch ACE (same weights; |loss diff| '
+          f'{m["loss"]:.1e}, max |logit diff| {m["logits"]:.1e}); SGD param '
+          f'groups: mmace {res["param_groups"]["ace"]}, plain '
+          f'{res["param_groups"]["plain"]}')
+    head = ('mmace / plain', 'plain med [ms]', 'mmace med [ms]', 'ratio med',
+            'paired [IQR]')
+    head += () if cuda else ('cpu paired', )
+    rows = [head + (f'<= {args.plain_tolerance:.2f}', )]
+    for key, s in res['vs_plain'].items():
+        fmt, phase = key.split('/')
+        row = (f'{phase} ({fmt_name[fmt]})', f'{1e3 * s["den_median"]:.1f}',
+               f'{1e3 * s["num_median"]:.1f}', f'{s["ratio_median"]:.3f}',
+               f'{s["ratio_paired"]:.3f} [{s["ratio_paired_iqr"][0]:.2f}-'
+               f'{s["ratio_paired_iqr"][1]:.2f}]')
+        row += () if cuda else (f'{s["cpu_ratio_paired"]:.3f}', )
+        rows.append(row + ('PASS' if s['pass'] else 'FAIL', ))
+    print_table(rows)
+    if res['channels_last_gain']:
+        print('\nchannels_last speed-up (NCHW time / channels_last time):')
+        rows = [('model', 'phase', 'NCHW med [ms]', 'channels_last med [ms]',
+                 'speed-up med', 'paired [IQR]')]
+        for key, s in res['channels_last_gain'].items():
+            model, phase = key.split('/')
+            rows.append((model, phase, f'{1e3 * s["num_median"]:.1f}',
+                         f'{1e3 * s["den_median"]:.1f}',
+                         f'{s["ratio_median"]:.3f}',
+                         f'{s["ratio_paired"]:.3f} '
+                         f'[{s["ratio_paired_iqr"][0]:.2f}-'
+                         f'{s["ratio_paired_iqr"][1]:.2f}]'))
+        print_table(rows)
 
 
 def print_report(args, res, cuda):
@@ -419,6 +830,54 @@ def print_report(args, res, cuda):
         print('ops mmengine does not count (elementwise, negligible): CE '
               f'{res["forward_flops_unsupported_ops"]["ce"]}, ACE '
               f'{res["forward_flops_unsupported_ops"]["ace"]}')
+
+
+def time_folded(ace, inputs, args, sync):
+    """Inference of ACE with its head unfolded vs folded (fold_ace_head)."""
+    from mmace.models.utils.fold import fold_ace_head
+    ace.eval()
+    head = ace.head
+    fc = fold_ace_head(head)
+    with torch.no_grad():
+        feats = ace.extract_feat(inputs)
+        diff = (fc(torch.cat(feats, 1)) - head(feats)).abs().max().item()
+
+    def full(folded):
+        with torch.no_grad():
+            feats = ace.extract_feat(inputs)
+            return fc(torch.cat(feats, 1)) if folded else head(feats)
+
+    def head_only(folded):
+        with torch.no_grad():
+            return fc(torch.cat(feats, 1)) if folded else head(feats)
+
+    res = dict(max_abs_diff=diff)
+    for name, fn in (('head', head_only), ('model', full)):
+        times, _ = run_interleaved(
+            dict(unfolded=lambda: fn(False), folded=lambda: fn(True)),
+            args.warmup, args.iters, sync)
+        un, fo = times['unfolded']['wall'], times['folded']['wall']
+        res[name] = dict(
+            unfolded_median=statistics.median(un),
+            folded_median=statistics.median(fo),
+            speedup_paired=statistics.median(
+                [u / f for u, f in zip(un, fo)]))
+    return res
+
+
+def print_folded(args, res):
+    print(f'\nfolded ACE head (--folded): {args.num_experts} LWS classifiers '
+          '+ Eq. 2 + Eq. 3 -> one Linear; max |logit diff| '
+          f'{res["max_abs_diff"]:.2e}')
+    rows = [('inference [ms]', 'unfolded med', 'folded med',
+             'speed-up (paired med)')]
+    for name, label in (('head', 'head only (pooled features)'),
+                        ('model', 'whole model (tensor)')):
+        r = res[name]
+        rows.append((label, f'{1e3 * r["unfolded_median"]:.3f}',
+                     f'{1e3 * r["folded_median"]:.3f}',
+                     f'{r["speedup_paired"]:.2f}x'))
+    print_table(rows)
 
 
 def print_table(rows):

@@ -29,9 +29,8 @@ class ChannelsLastHook(Hook):
     (results agree with NCHW to float rounding).
 
     The parameters stay NCHW: a convolution reorders its small weight
-    itself (on CPU the gain equals converting the parameters too), and
-    autograd hands out weight gradients in the parameters' layout. So
-    nothing else sees a difference:
+    itself, and autograd hands out weight gradients in the parameters'
+    layout. So nothing else sees a difference:
 
     - DDP: the gradients match its buckets' layout. (Converting the
       parameters after DDP has wrapped the model, which is when hooks run,
@@ -41,13 +40,14 @@ class ChannelsLastHook(Hook):
     - Dense (per-pixel) heads: ``mmace.models.utils.ace`` takes the class
       axis anywhere and accepts channels_last logits.
 
-    Where it wins: on CPU, ResNet-32 on CIFAR (batch 128) trains and infers
-    faster in channels_last (README, Results, **Speed**), so the hook is
-    on for CPU in ``configs/_base_/default_runtime.py``
-    (``default_hooks.channels_last``; ``=None`` switches it off). On GPUs
-    it depends on the GPU, AMP and the channel counts:
-    ``tools/analysis_tools/gpu_check.sh`` measures both layouts; add
-    ``'cuda'`` to ``devices`` where it wins.
+    Switch it on in a config, ``default_hooks = dict(channels_last=dict(
+    type='ChannelsLastHook'))``, or on the command line,
+    ``--cfg-options default_hooks.channels_last.type=ChannelsLastHook``.
+    ``tools/analysis_tools/benchmark_ace.py --channels-last both`` measures
+    the gain of a train step and of inference on CPU, and
+    ``tools/analysis_tools/gpu_check.sh`` both layouts on a GPU (where it
+    depends on the GPU, AMP and the channel counts); add ``'cuda'`` to
+    ``devices`` where it wins.
 
     Args:
         devices (Sequence[str]): Device types (``'cpu'``, ``'cuda'``, ...)

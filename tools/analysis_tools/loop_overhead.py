@@ -1,0 +1,173 @@
+"""What the runner adds on top of the model's own train steps.
+
+Trains one epoch with ``tools/train.py CONFIG`` (no validation; a log entry
+every iteration) and takes the epoch's loop time from mmengine's
+``IterTimerHook`` (the sum of the per-iteration ``time``: data loading,
+preprocessing, the step, every hook and the logging). Then, in this
+process, runs the same number of ``model.train_step`` calls with the same
+model (built from the same config, same class counts, same optimizer
+wrapper) and batch sizes on one in-memory batch of real samples (the
+pipeline applied once): the data preprocessor, Mixup, forward, backward
+and SGD, nothing else. The ratio runner / plain is the loop's overhead
+(target <= ``--tolerance``).
+
+``--variant OPTIONS`` trains one more epoch with extra ``--cfg-options``
+(e.g. ``train_dataloader.dataset.dataset.decode_once=False``) and reports
+its epoch time beside the default one.
+
+Example:
+    python tools/analysis_tools/loop_overhead.py \\
+        configs/ace/ace_r32_cifar10-lt-100.py --json loop.json
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from mmengine.config import Config, DictAction
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(
+        description='One runner epoch vs the same plain train steps')
+    parser.add_argument('config')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        default={}, help='for both the runner and the model')
+    parser.add_argument(
+        '--variant', nargs='+', default=None, metavar='KEY=VALUE',
+        help='also time a runner epoch with these extra --cfg-options')
+    parser.add_argument('--tolerance', type=float, default=1.10)
+    parser.add_argument('--work-dir', help='default: a temporary folder')
+    parser.add_argument('--json', help='dump every number to this file')
+    return parser.parse_args()
+
+
+def option_args(options: dict):
+    return [f'{k}={v!r}' if isinstance(v, str) else f'{k}={v}'
+            for k, v in options.items()]
+
+
+def runner_epoch(config, options, work_dir):
+    """Train one epoch with tools/train.py; its per-iteration times."""
+    cmd = [
+        sys.executable,
+        str(REPO / 'tools/train.py'), config, '--work-dir', work_dir,
+        '--no-validate', '--cfg-options', 'train_cfg.max_epochs=1',
+        'default_hooks.logger.interval=1', *options
+    ]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f'{" ".join(cmd)} failed:\n{proc.stderr[-3000:]}')
+    scalars = sorted(Path(work_dir).glob('*/vis_data/scalars.json'))[-1]
+    iters = [json.loads(line) for line in scalars.read_text().splitlines()]
+    iters = [r for r in iters if 'time' in r and 'loss' in r]
+    return dict(
+        command=' '.join(cmd),
+        iters=len(iters),
+        loop_s=sum(r['time'] for r in iters),
+        data_s=sum(r['data_time'] for r in iters),
+        first_iter_s=iters[0]['time'],
+        process_wall_s=wall)
+
+
+def plain_steps(config, options, num_iters):
+    """``model.train_step`` on an in-memory batch, as often as the epoch."""
+    import mmace  # noqa: F401
+    from mmengine.logging import MMLogger
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+
+    from mmace.engine.runners.long_tail_runner import fill_auto_class_counts
+    init_default_scope('mmpretrain')
+    MMLogger.get_instance('loop_overhead', log_level='WARNING')
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(options)
+    counts = fill_auto_class_counts(cfg)
+    cfg.model.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    # The runner's model layout (ChannelsLastHook in default_hooks).
+    layout = (cfg.get('default_hooks') or {}).get('channels_last')
+    if layout is not None:
+        from mmpretrain.registry import HOOKS
+        HOOKS.build(layout).convert(model)
+    batch = cfg.train_dataloader.batch_size
+    total = sum(counts)
+    sizes = [batch] * (total // batch) + ([total % batch]
+                                          if total % batch else [])
+    if len(sizes) != num_iters:
+        raise SystemExit(f'{len(sizes)} batches of {batch} from {total} '
+                         f'samples, but the runner ran {num_iters}')
+    # One batch of real samples (pipeline applied once), kept in memory.
+    from mmengine.dataset import pseudo_collate
+    from mmpretrain.registry import DATASETS
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    samples = [dataset[i] for i in range(batch)]
+    batches = {n: pseudo_collate(samples[:n]) for n in set(sizes)}
+    model.train()
+    model.train_step(batches[batch], optim)  # warm-up, untimed
+    start = time.perf_counter()
+    for n in sizes:
+        model.train_step(batches[n], optim)
+    return dict(steps=len(sizes), seconds=time.perf_counter() - start)
+
+
+def main():
+    args = parse_args()
+    options = option_args(args.cfg_options)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.work_dir or tmp
+        runs = dict(default=runner_epoch(args.config, options,
+                                         osp.join(work, 'default')))
+        if args.variant:
+            runs['variant'] = runner_epoch(args.config,
+                                           options + list(args.variant),
+                                           osp.join(work, 'variant'))
+    plain = plain_steps(args.config, args.cfg_options,
+                        runs['default']['iters'])
+    ratio = runs['default']['loop_s'] / plain['seconds']
+    print(f'\n{args.config}: one epoch, torch threads '
+          f'{torch.get_num_threads()}, OMP_NUM_THREADS='
+          f'{os.environ.get("OMP_NUM_THREADS", "(unset)")}')
+    rows = [('', 'iters', 'loop [s]', 'data wait [s]', 'first iter [s]',
+             'process wall [s]')]
+    for name, r in runs.items():
+        rows.append((f'tools/train.py ({name})', r['iters'],
+                     f'{r["loop_s"]:.1f}', f'{r["data_s"]:.1f}',
+                     f'{r["first_iter_s"]:.2f}', f'{r["process_wall_s"]:.1f}'))
+    rows.append(('plain model.train_step, in-memory', plain['steps'],
+                 f'{plain["seconds"]:.1f}', '-', '-', '-'))
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    for j, row in enumerate(rows):
+        print('  '.join(
+            str(c).ljust(w) if i == 0 else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths))))
+        if j == 0:
+            print('  '.join('-' * w for w in widths))
+    print(f'\nrunner overhead: {ratio:.3f} x the plain steps -> '
+          f'{"PASS" if ratio <= args.tolerance else "FAIL"} '
+          f'(target <= {args.tolerance})')
+    if 'variant' in runs:
+        v = runs['variant']['loop_s'] / runs['default']['loop_s']
+        print(f'variant {" ".join(args.variant)}: epoch loop {v:.3f} x the '
+              'default one')
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(dict(runs=runs, plain=plain, overhead=ratio),
+                       indent=2))
+
+
+if __name__ == '__main__':
+    main()
