@@ -47,6 +47,14 @@ def test_backbone_option_types(kwargs, error, match):
     assert ACEBackbone(R32, num_blocks=None).num_blocks == 5
 
 
+def test_metric_thresholds_are_numbers():
+    from mmace.evaluation import LongTailAccuracy
+    with pytest.raises(TypeError, match="LongTailAccuracy: many_thr='100'"):
+        LongTailAccuracy(many_thr='100')
+    with pytest.raises(ValueError, match='few_thr=-1 must be >= 0'):
+        LongTailAccuracy(few_thr=-1)
+
+
 def test_num_experts_mismatch_is_reported_with_both_keys():
     model = dict(backbone=dict(type='ACEBackbone', num_experts=3),
                  head=dict(type='ACEHead', num_experts=4))

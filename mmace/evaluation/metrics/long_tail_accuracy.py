@@ -13,6 +13,7 @@ from mmengine.utils import mkdir_or_exist
 from mmpretrain.evaluation.metrics import Accuracy
 from mmpretrain.registry import METRICS
 from ...datasets.class_counts import resolve_class_counts, shot_splits
+from ...models.utils.checks import check_number
 
 SPLITS = ('many', 'medium', 'few')
 
@@ -127,6 +128,8 @@ class LongTailAccuracy(Accuracy):
                 isinstance(k, int) and k >= 1 for k in self.topk):
             raise ValueError(f'topk must be positive integers, got '
                              f'topk={topk!r}')
+        for name, thr in (('many_thr', many_thr), ('few_thr', few_thr)):
+            check_number(type(self).__name__, name, thr, 0)
         if few_thr > many_thr:
             raise ValueError(f'few_thr={few_thr!r} must not exceed '
                              f'many_thr={many_thr!r}')
