@@ -17,7 +17,6 @@ import json
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 
 SPLITS = ('many', 'medium', 'few')
 # The paper's colours: E1 red, E2 blue, E3 green.
@@ -44,19 +43,12 @@ def parse_args():
 
 def load_head(config, checkpoint, cfg_options=None):
     """The trained ACE head (counts and masks come from the checkpoint)."""
-    import mmace  # noqa: F401  registers mmace's modules into mmpretrain
-    from mmpretrain.registry import MODELS
+    from readouts import build_model  # same folder: on sys.path as a script
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    if cfg.model.head.get('type') != 'ACEHead':
-        raise SystemExit(f'{config}: model.head is '
-                         f'{cfg.model.head.get("type")}, not an ACEHead')
-    cfg.model.head.class_counts = None
-    model = MODELS.build(cfg.model)
-    load_checkpoint(model, checkpoint, map_location='cpu', logger='silent')
-    return model.head.eval()
+    return build_model(cfg, checkpoint).head
 
 
 @torch.no_grad()

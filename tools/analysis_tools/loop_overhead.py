@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import torch
+from benchmark_ace import print_table  # same folder: on sys.path as a script
 from mmengine.config import Config, DictAction
 
 REPO = Path(__file__).resolve().parents[2]
@@ -149,13 +150,7 @@ def main():
                      f'{r["first_iter_s"]:.2f}', f'{r["process_wall_s"]:.1f}'))
     rows.append(('plain model.train_step, in-memory', plain['steps'],
                  f'{plain["seconds"]:.1f}', '-', '-', '-'))
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-    for j, row in enumerate(rows):
-        print('  '.join(
-            str(c).ljust(w) if i == 0 else str(c).rjust(w)
-            for i, (c, w) in enumerate(zip(row, widths))))
-        if j == 0:
-            print('  '.join('-' * w for w in widths))
+    print_table(rows)
     print(f'\nrunner overhead: {ratio:.3f} x the plain steps -> '
           f'{"PASS" if ratio <= args.tolerance else "FAIL"} '
           f'(target <= {args.tolerance})')

@@ -58,11 +58,10 @@ def parse_args():
 def build_model(cfg: Config, checkpoint: str) -> torch.nn.Module:
     """The config's model with the checkpoint's weights (counts included)."""
     model_cfg = cfg.model.copy()
-    if model_cfg.get('head', {}).get('type') != 'ACEHead':
-        raise ValueError(
-            f'{cfg.filename}: model.head.type is '
-            f'{model_cfg.get("head", {}).get("type")!r}; read-outs need an '
-            'ACE model (model.head.type=\'ACEHead\')')
+    head_type = model_cfg.get('head', {}).get('type')
+    if head_type != 'ACEHead':
+        raise ValueError(f'{cfg.filename}: model.head is {head_type!r}, not '
+                         'an ACEHead')
     # The checkpoint holds the training counts and the planner's masks.
     model_cfg.head.class_counts = None
     if cfg.get('data_preprocessor') is not None:
