@@ -58,8 +58,11 @@ setup(
     extras_require=dict(
         mim=parse_requirements('mminstall.txt'),
         deploy=parse_requirements('deploy.txt'),
+        det=parse_requirements('det.txt'),
+        seg=parse_requirements('seg.txt'),
         tests=parse_requirements('tests.txt') +
-        parse_requirements('deploy.txt')),
+        parse_requirements('deploy.txt') + parse_requirements('det.txt') +
+        parse_requirements('seg.txt')),
     cmdclass=dict(build_py=BuildPyWithMim),
     license='Apache-2.0',
 )

@@ -65,16 +65,85 @@ def _as_counts(values, what: str) -> np.ndarray:
     return arr.astype(np.int64)
 
 
-def get_class_counts(dataset) -> np.ndarray:
-    """Number of samples of each class in a built dataset.
+#: What a detection count counts: instances (boxes) or images per class.
+DET_COUNT_UNITS = ('instance', 'image')
 
-    The number of classes is ``len(dataset.metainfo['classes'])`` when the
-    dataset names its classes, otherwise ``max label + 1``.
+
+def _is_detection_dataset(dataset) -> bool:
+    """mmdet datasets: data infos with ``instances`` of ``bbox_label``."""
+    if _is_segmentation_dataset(dataset) or not hasattr(
+            dataset, 'get_data_info') or not hasattr(dataset, 'get_cat_ids'):
+        return False
+    if len(dataset) == 0:
+        return True
+    return 'instances' in dataset.get_data_info(0)
+
+
+def _is_segmentation_dataset(dataset) -> bool:
+    """mmseg datasets: data infos with a ``seg_map_path``."""
+    return hasattr(dataset, 'ignore_index') and hasattr(
+        dataset, 'reduce_zero_label') and hasattr(dataset, 'get_data_info')
+
+
+def count_detection_instances(dataset, unit: str = 'instance') -> np.ndarray:
+    """Training instances (or images) per class of an mmdet dataset.
+
+    Reads the same ``instances`` that mmdet's ``get_cat_ids`` reads, but
+    leaves out crowd regions (``ignore_flag=1``, COCO's ``iscrowd``): they
+    are never positives for a classifier.
+
+    Args:
+        dataset: A built mmdet dataset (``BaseDetDataset``).
+        unit (str): ``'instance'``: boxes per class; ``'image'``: images
+            that hold at least one box of the class (LVIS's frequency
+            groups count images). Defaults to ``'instance'``.
+
+    Returns:
+        np.ndarray: ``int64`` counts, ``len(metainfo['classes'])`` long.
+    """
+    if unit not in DET_COUNT_UNITS:
+        raise ValueError(f'unknown detection count unit {unit!r}, valid '
+                         f'units are {list(DET_COUNT_UNITS)}')
+    name = type(dataset).__name__
+    num_classes = len(dataset.metainfo['classes'])
+    counts = np.zeros(num_classes, dtype=np.int64)
+    for idx in range(len(dataset)):
+        labels = [
+            inst['bbox_label']
+            for inst in dataset.get_data_info(idx).get('instances', [])
+            if not inst.get('ignore_flag', 0)
+        ]
+        if unit == 'image':
+            labels = sorted(set(labels))
+        for label in labels:
+            if not 0 <= label < num_classes:
+                raise ValueError(
+                    f'{name} image {idx} has bbox_label {label}, out of '
+                    f'range for its {num_classes} classes')
+            counts[label] += 1
+    return counts
+
+
+def get_class_counts(dataset, unit: Optional[str] = None) -> np.ndarray:
+    """Number of training samples of each class in a built dataset.
+
+    - Classification: images per class. The number of classes is
+      ``len(dataset.metainfo['classes'])`` when the dataset names its
+      classes, otherwise ``max label + 1``.
+    - Detection (mmdet datasets): non-crowd instances per class, or images
+      per class with ``unit='image'``
+      (:func:`count_detection_instances`).
+    - Segmentation (mmseg datasets): pixels per class after
+      ``reduce_zero_label`` and ``label_map``, without ``ignore_index``
+      (:func:`mmace.datasets.seg_pixel_counts.count_segmentation_pixels`,
+      cached on disk).
 
     Args:
         dataset: A built dataset. Its ``class_counts`` attribute is used when
             it has one (e.g. :class:`LongTailDataset`), otherwise the labels
-            from ``get_gt_labels()`` are counted.
+            are counted as above.
+        unit (str, optional): ``'instance'`` or ``'image'`` for detection
+            datasets; None means ``'instance'``. Other datasets refuse it.
 
     Returns:
         np.ndarray: ``int64`` counts in class-index order.
@@ -82,6 +151,10 @@ def get_class_counts(dataset) -> np.ndarray:
     classes = (getattr(dataset, 'metainfo', None) or {}).get('classes')
     num_classes = None if classes is None else len(classes)
     name = type(dataset).__name__
+    is_det = _is_detection_dataset(dataset)
+    if unit is not None and not is_det:
+        raise ValueError(f'class count unit {unit!r} applies to detection '
+                         f'datasets only, not to {name}')
     if hasattr(dataset, 'class_counts'):
         counts = _as_counts(dataset.class_counts, f'{name}.class_counts')
         if num_classes is not None and len(counts) != num_classes:
@@ -89,6 +162,11 @@ def get_class_counts(dataset) -> np.ndarray:
                 f'{name}.class_counts has {len(counts)} entries but its '
                 f"metainfo['classes'] names {num_classes} classes")
         return counts
+    if is_det:
+        return count_detection_instances(dataset, unit or 'instance')
+    if _is_segmentation_dataset(dataset):
+        from .seg_pixel_counts import count_segmentation_pixels
+        return count_segmentation_pixels(dataset)
     if hasattr(dataset, 'get_gt_labels'):
         labels = dataset.get_gt_labels()
         try:
@@ -97,9 +175,9 @@ def get_class_counts(dataset) -> np.ndarray:
             raise ValueError(f'cannot count the labels of {name}: {e}') \
                 from None
     raise TypeError(
-        f'{name} has no labels to count: it needs a `class_counts` attribute '
-        'or a `get_gt_labels()` method (every mmpretrain classification '
-        'dataset has one)')
+        f'{name} has no labels to count: it needs a `class_counts` attribute, '
+        'a `get_gt_labels()` method (every mmpretrain classification '
+        'dataset has one), mmdet instances or mmseg segmentation maps')
 
 
 def build_dataset_in_scope(cfg: dict):

@@ -25,8 +25,10 @@ class ACEOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     (:math:`s_1 = 1`) keep the base learning rate. Momentum and weight decay
     are left unchanged.
 
-    The shares are read from the model (``model.head.expert_shares()``, the
-    class counts the :class:`ACEHead` stores), never from the config.
+    The shares are read from the model, never from the config: the first
+    module with an ``expert_shares()`` method (``model.head``, the ACE bbox
+    head of a detector, the ACE decode head of a segmentor) reports them
+    from the class counts it stores.
 
     Besides the keys of :class:`DefaultOptimWrapperConstructor`,
     ``paramwise_cfg`` accepts:
@@ -34,9 +36,15 @@ class ACEOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     - ``lr_scheme`` (str): How a share becomes an lr factor. ``'linear'``
       (Eq. 7): :math:`s_i`; ``'sqrt'`` (Eq. 8): :math:`\\sqrt{s_i}`;
       ``'uniform'`` (Eq. 8): 1. Defaults to ``'linear'``.
-    - ``expert_prefixes`` (Sequence[str]): Parameter-name prefixes of the
-      per-expert ``ModuleList`` s; ``{prefix}.{i}.`` belongs to expert
-      ``i + 1``. Defaults to ``('backbone.experts', 'head.classifiers')``.
+    - ``expert_prefixes`` (Sequence[str] | dict): Parameter-name prefixes
+      of the per-expert ``ModuleList`` s. In a list, ``{prefix}.{i}.``
+      belongs to expert ``i + 1``; a dict maps a prefix to the expert number
+      of its entry 0 (2 for the mmdet/mmseg heads, whose expert 1 keeps the
+      stock module names). Defaults to :attr:`DEFAULT_EXPERT_PREFIXES`:
+      mmace's classifiers, ``ACEShared2FCBBoxHead`` /
+      ``ACEConvFCBBoxHead`` at ``roi_head.bbox_head`` and ``ACEFCNHead`` at
+      ``decode_head``. Other places (e.g. one head per Cascade R-CNN stage,
+      ``roi_head.bbox_head.1.experts``) are listed here.
 
     Parameter groups with identical settings are merged, so the optimizer
     holds a handful of groups (the shared ones, then those of each expert)
@@ -58,22 +66,37 @@ class ACEOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         >>>     paramwise_cfg=dict(lr_scheme='linear'))
     """
 
+    #: Prefix -> expert number (1-based) of ``{prefix}.0``.
+    DEFAULT_EXPERT_PREFIXES = {
+        'backbone.experts': 1,
+        'head.classifiers': 1,
+        'roi_head.bbox_head.experts': 2,
+        'decode_head.experts': 2,
+    }
+
     def __init__(self,
                  optim_wrapper_cfg: dict,
                  paramwise_cfg: Optional[dict] = None):
         paramwise_cfg = dict(paramwise_cfg or {})
         # Pop our own keys so that the base class only sees mmengine's keys.
         self.lr_scheme = paramwise_cfg.pop('lr_scheme', 'linear')
-        expert_prefixes = paramwise_cfg.pop(
-            'expert_prefixes', ('backbone.experts', 'head.classifiers'))
+        expert_prefixes = paramwise_cfg.pop('expert_prefixes',
+                                            self.DEFAULT_EXPERT_PREFIXES)
         if isinstance(expert_prefixes, str):
             expert_prefixes = (expert_prefixes, )
-        if not isinstance(expert_prefixes, (list, tuple)) or not all(
-                isinstance(p, str) for p in expert_prefixes):
+        if isinstance(expert_prefixes, (list, tuple)):
+            expert_prefixes = {p: 1 for p in expert_prefixes}
+        if not isinstance(expert_prefixes, dict) or not all(
+                isinstance(p, str) and isinstance(n, int)
+                and not isinstance(n, bool) and n >= 1
+                for p, n in expert_prefixes.items()):
             raise TypeError(
                 'ACEOptimWrapperConstructor: paramwise_cfg.expert_prefixes='
-                f'{expert_prefixes!r} must be a string or a list of strings')
-        self.expert_prefixes = tuple(p.rstrip('.') for p in expert_prefixes)
+                f'{expert_prefixes!r} must be a string, a list of strings or '
+                'a dict of prefix -> expert number (>= 1) of its entry 0')
+        #: prefix -> 0-based expert index of ``{prefix}.0``.
+        self.expert_prefixes = {
+            p.rstrip('.'): n - 1 for p, n in expert_prefixes.items()}
         super().__init__(optim_wrapper_cfg, paramwise_cfg)
 
         # Fail at build time, before any model is touched.
@@ -86,22 +109,23 @@ class ACEOptimWrapperConstructor(DefaultOptimWrapperConstructor):
 
     def _expert_index(self, name: str) -> Optional[int]:
         """The 0-based expert index of a parameter name, None if shared."""
-        for prefix in self.expert_prefixes:
+        for prefix, first in self.expert_prefixes.items():
             if name.startswith(prefix + '.'):
                 index = name[len(prefix) + 1:].split('.', 1)[0]
                 if index.isdigit():
-                    return int(index)
+                    return first + int(index)
         return None
 
     def _get_lr_scales(self, model: nn.Module) -> List[float]:
         """Per-expert lr factors from the model's head."""
-        head = getattr(model, 'head', None)
-        if not callable(getattr(head, 'expert_shares', None)):
+        head = next((m for _, m in model.named_modules()
+                     if callable(getattr(m, 'expert_shares', None))), None)
+        if head is None:
             raise ValueError(
-                'ACEOptimWrapperConstructor needs an ACE model whose head '
-                'has `expert_shares()` (ACEHead), but got a '
-                f'{type(model).__name__} with head '
-                f'{type(head).__name__ if head is not None else None}.')
+                'ACEOptimWrapperConstructor needs an ACE model, with a head '
+                'that has `expert_shares()` (ACEHead, ACEShared2FCBBoxHead, '
+                f'ACEFCNHead), but no module of {type(model).__name__} has '
+                'one.')
         shares = head.expert_shares()
         return [float(s) for s in lr_scales(shares, self.lr_scheme)]
 

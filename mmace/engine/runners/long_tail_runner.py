@@ -26,7 +26,11 @@ from ...utils.errors import CheckpointError
 AUTO = 'auto'
 #: Types that take training-set counts; a config that leaves their
 #: ``class_counts`` out means 'auto' too.
-COUNT_CONSUMERS = ('LongTailAccuracy', 'ACEHead')
+COUNT_CONSUMERS = ('LongTailAccuracy', 'ACEHead', 'ACEConvFCBBoxHead',
+                   'ACEShared2FCBBoxHead', 'LongTailCocoMetric', 'ACEFCNHead',
+                   'LongTailIoUMetric')
+#: Where a model keeps the head whose ``num_classes`` must fit the counts.
+HEAD_PATHS = ('head', 'roi_head.bbox_head', 'decode_head')
 
 
 def _find_auto_counts(node, path=''):
@@ -51,8 +55,11 @@ def fill_auto_class_counts(cfg: Config) -> Optional[List[int]]:
 
     The counts are computed once, by :func:`mmace.datasets.get_class_counts`
     on ``cfg.train_dataloader.dataset``; the ACE planner, the optimizer
-    constructor (through the head) and ``LongTailAccuracy`` then all see the
-    same numbers, and nobody types counts into a config.
+    constructor (through the head) and the metrics then all see the same
+    numbers, and nobody types counts into a config. Images per class for
+    classification, non-crowd instances per class for detection (images per
+    class with the top-level key ``class_count_unit='image'``), pixels per
+    class for segmentation.
 
     Returns:
         list[int] | None: The counts, or None when nothing asked for them.
@@ -74,7 +81,8 @@ def fill_auto_class_counts(cfg: Config) -> Optional[List[int]]:
     scope = cfg.get('default_scope', 'mmpretrain')
     with DefaultScope.overwrite_default_scope(scope):
         dataset = DATASETS.build(copy.deepcopy(dataset_cfg))
-    counts = [int(c) for c in get_class_counts(dataset)]
+    counts = [int(c) for c in get_class_counts(
+        dataset, unit=cfg.get('class_count_unit'))]
     for container, key, _ in found:
         container[key] = counts
     if isinstance(cfg, Config) and len(counts) > 100:
@@ -92,23 +100,37 @@ def check_head_num_classes(cfg: Config, counts: Optional[List[int]]) -> None:
     """Fail early when the head's ``num_classes`` is not the training set's.
 
     ``ACEHead`` checks this itself; any other head (mmpretrain's
-    ``LinearClsHead`` of the CE baselines) would meet a label >=
-    ``num_classes`` only in the loss, as torch's ``IndexError: Target 5 is
-    out of bounds``.
+    ``LinearClsHead`` of the CE baselines, mmdet's bbox heads, mmseg's decode
+    heads) would meet a label >= ``num_classes`` only in the loss, as
+    torch's ``IndexError: Target 5 is out of bounds``. Checked heads:
+    ``model.head``, ``model.roi_head.bbox_head`` (each cascade stage) and
+    ``model.decode_head``.
 
     Args:
         cfg (Config): The config, after :func:`fill_auto_class_counts`.
         counts (list[int], optional): The training-set counts it returned.
     """
-    head = (cfg.get('model') or {}).get('head')
-    num_classes = head.get('num_classes') if isinstance(head, dict) else None
-    if counts is None or not isinstance(num_classes, int) or \
-            isinstance(num_classes, bool) or num_classes == len(counts):
+    if counts is None:
         return
-    raise ValueError(
-        f'the training set (train_dataloader.dataset) has {len(counts)} '
-        f'classes but the head ({head.get("type")}) has '
-        f'model.head.num_classes={num_classes}; make them equal')
+    model = cfg.get('model') or {}
+    for path in HEAD_PATHS:
+        node = model
+        for key in path.split('.'):
+            node = node.get(key) if isinstance(node, dict) else None
+        # Cascade R-CNN: one bbox head per stage.
+        heads = node if isinstance(node, (list, tuple)) else [node]
+        for i, head in enumerate(heads):
+            num_classes = head.get('num_classes') \
+                if isinstance(head, dict) else None
+            if not isinstance(num_classes, int) or \
+                    isinstance(num_classes, bool) or \
+                    num_classes == len(counts):
+                continue
+            where = f'model.{path}' + (f'[{i}]' if len(heads) > 1 else '')
+            raise ValueError(
+                f'the training set (train_dataloader.dataset) has '
+                f'{len(counts)} classes but the head ({head.get("type")}) '
+                f'has {where}.num_classes={num_classes}; make them equal')
 
 
 def drop_disabled_default_hooks(cfg: Config) -> None:
@@ -350,3 +372,4 @@ class LongTailRunner(Runner):
             if osp.exists(osp.join(out_dir, tmp)):
                 os.remove(osp.join(out_dir, tmp))
             raise
+

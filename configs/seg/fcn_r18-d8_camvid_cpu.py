@@ -1,0 +1,85 @@
+# Stock FCN on CamVid, trained from scratch on a CPU (no pretrained weights).
+# A narrow ResNetV1c-18-D8 (stem/base width 32, output stride 8) with a
+# one-conv FCN head (128 channels) and mmseg's auxiliary FCN head; random
+# 240x320 crops of images rescaled by 0.5-1.0, batch 4, SGD + poly lr,
+# 2400 iterations (~26 epochs); validation on CamVid val at full size
+# (480x360) every 600 iterations with LongTailIoUMetric (mIoU + frequent /
+# common / rare groups). On one core (OMP_NUM_THREADS=1) an iteration takes
+# ~0.7 s (~29 min in all), ~0.95 s for the ACE twin (~39 min), when the
+# two runs have a core each.
+# Its ACE twin, ace_fcn_r18-d8_camvid_cpu.py, differs only in the decode
+# head. To change the length, set both train_cfg.max_iters=N and
+# param_scheduler.0.end=N (the poly schedule does not follow max_iters).
+_base_ = [
+    'mmseg::_base_/models/fcn_r50-d8.py', './_base_/camvid.py',
+    'mmseg::_base_/default_runtime.py',
+    'mmseg::_base_/schedules/schedule_20k.py'
+]
+custom_imports = dict(imports=['mmace'], allow_failed_imports=False)
+runner_type = 'LongTailRunner'
+data_root = 'data/camvid'
+norm_cfg = dict(type='BN', requires_grad=True)
+crop_size = (240, 320)  # (h, w)
+data_preprocessor = dict(size=crop_size)
+model = dict(
+    data_preprocessor=data_preprocessor,
+    pretrained=None,  # from scratch
+    backbone=dict(
+        depth=18, stem_channels=32, base_channels=32, norm_cfg=norm_cfg),
+    decode_head=dict(
+        in_channels=256,
+        channels=128,
+        num_convs=1,
+        concat_input=False,
+        num_classes=11,
+        norm_cfg=norm_cfg),
+    auxiliary_head=dict(
+        in_channels=128, channels=64, num_classes=11, norm_cfg=norm_cfg))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(
+        type='RandomResize',
+        scale=(480, 360),  # (w, h)
+        ratio_range=(0.5, 1.0),
+        keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='PackSegInputs')
+]
+# One core per run: load data in the main process.
+train_dataloader = dict(
+    batch_size=4,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(data_root=data_root, pipeline=train_pipeline))
+val_dataloader = dict(
+    num_workers=0, persistent_workers=False,
+    dataset=dict(data_root=data_root))
+test_dataloader = dict(
+    num_workers=0, persistent_workers=False,
+    dataset=dict(data_root=data_root))
+
+optimizer = dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0005)
+optim_wrapper = dict(type='OptimWrapper', optimizer=optimizer, clip_grad=None)
+max_iters = 2400
+param_scheduler = [
+    dict(
+        type='PolyLR',
+        eta_min=1e-4,
+        power=0.9,
+        begin=0,
+        end=max_iters,
+        by_epoch=False)
+]
+train_cfg = dict(
+    type='IterBasedTrainLoop', max_iters=max_iters, val_interval=600)
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    checkpoint=dict(
+        type='CheckpointHook', by_epoch=False, interval=1200,
+        max_keep_ckpts=1))
+env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
+randomness = dict(seed=0)

@@ -1,0 +1,442 @@
+"""ACE decode head for mmsegmentation: an ``FCNHead`` with K experts."""
+import copy
+from typing import List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import ConvModule
+from mmengine.model import BaseModule, ModuleList
+from mmseg.models.decode_heads import FCNHead
+from mmseg.models.losses import accuracy
+from mmseg.models.utils import resize
+from mmseg.registry import MODELS
+from mmseg.utils import ConfigType, SampleList
+from torch import Tensor
+
+from ..models.utils.ace import (AGGREGATIONS, NORM_OVER, NORM_REDUCE,
+                                ace_losses, aggregate_logits, expert_shares,
+                                plan_target_masks, rescale_factors)
+from ..models.utils.checks import (check_bool, check_choice, check_int,
+                                   check_number)
+
+RESCALE_POWERS = {'squared': 2, 'plain': 1, None: 0}
+EXPERT1_LOSSES = ('decode', 'ace')
+
+
+class LWSConv2d(nn.Conv2d):
+    """1x1 per-pixel classifier with learnable weight scaling (LWS).
+
+    The convolutional twin of :class:`mmace.models.heads.LWSLinear`:
+    ``logits = conv(x, scale[:, None, None, None] * W) + bias`` (the bias is
+    scaled too only with ``scale_bias=True``). ``scale`` starts at 1, so a
+    fresh layer is exactly ``nn.Conv2d(in_channels, out_channels, 1)``, and
+    the ``weight`` / ``bias`` of a stock ``conv_seg`` load into it unchanged.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): ``C``, the number of classes.
+        bias (bool): Whether to learn a bias. Defaults to True.
+        scale_bias (bool): Whether the scale also multiplies the bias.
+            Defaults to False.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int,
+                 bias: bool = True, scale_bias: bool = False):
+        super().__init__(in_channels, out_channels, kernel_size=1, bias=bias)
+        self.scale_bias = scale_bias
+        self.scale = nn.Parameter(self.weight.new_ones(out_channels))
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        # nn.Conv2d.__init__ calls this before `scale` exists.
+        if hasattr(self, 'scale'):
+            nn.init.ones_(self.scale)
+
+    @property
+    def effective_weight(self) -> Tensor:
+        """The ``[C, D, 1, 1]`` scaled weight."""
+        return self.scale[:, None, None, None] * self.weight
+
+    @property
+    def effective_bias(self) -> Optional[Tensor]:
+        """The ``[C]`` bias as applied (scaled if ``scale_bias``), or None."""
+        if self.bias is None or not self.scale_bias:
+            return self.bias
+        return self.scale * self.bias
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(x, self.effective_weight, self.effective_bias)
+
+    def extra_repr(self) -> str:
+        return f'{super().extra_repr()}, scale_bias={self.scale_bias}'
+
+
+class SegExpert(BaseModule):
+    """Expert ``j >= 2`` of :class:`ACEFCNHead`: last conv block + LWS.
+
+    Args:
+        block (nn.Module, optional): A fresh copy of the head's last conv
+            block (None when the head has no conv block).
+        channels (int): Channels of the block's output.
+        num_classes (int): Number of classes.
+        dropout_ratio (float): ``Dropout2d`` before the classifier, as in
+            mmseg's ``cls_seg``.
+        scale_bias (bool): See :class:`LWSConv2d`.
+    """
+
+    def __init__(self, block: Optional[nn.Module], channels: int,
+                 num_classes: int, dropout_ratio: float,
+                 scale_bias: bool = False):
+        # Same classifier init as mmseg's BaseDecodeHead (conv_seg).
+        super().__init__(init_cfg=dict(
+            type='Normal', std=0.01, override=dict(name='conv_seg')))
+        self.block = block if block is not None else nn.Identity()
+        self.dropout = nn.Dropout2d(dropout_ratio) \
+            if dropout_ratio > 0 else None
+        self.conv_seg = LWSConv2d(channels, num_classes,
+                                  scale_bias=scale_bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.block(x)
+        if self.dropout is not None:
+            x = self.dropout(x)
+        return self.conv_seg(x)
+
+
+def _fresh_copy(block: nn.Module) -> nn.Module:
+    """A deep copy of ``block`` with its parameters drawn anew."""
+    block = copy.deepcopy(block)
+    for m in block.modules():
+        if isinstance(m, ConvModule):
+            m.init_weights()  # kaiming conv, norm weight 1 / bias 0
+        elif isinstance(m, nn.modules.batchnorm._NormBase):
+            m.reset_running_stats()
+    return block
+
+
+@MODELS.register_module()
+class ACEFCNHead(FCNHead):
+    """ACE (Cai et al., ICCV'21) version of mmseg's ``FCNHead``.
+
+    **Experts.** Expert 1 *is* the stock ``FCNHead`` (same module names:
+    ``convs``, ``conv_cat`` if ``concat_input``, ``conv_seg``), except that
+    its 1x1 classifier ``conv_seg`` is an :class:`LWSConv2d` (a per-class
+    scale, initialised to 1). So a stock ``FCNHead`` checkpoint loads into
+    it (``conv_seg.scale``, ``experts.*`` and the count buffers are the only
+    missing keys; mmengine loads non-strictly) and with ``num_experts=1``
+    the head computes exactly what the stock head computes.
+
+    Experts ``2..K`` live in the ``ModuleList`` ``experts``
+    (``experts[j]`` is expert ``j + 2``, a :class:`SegExpert`). Each owns a
+    freshly initialised copy of the head's *last* conv block (``conv_cat``
+    with ``concat_input``, else ``convs[-1]``; none if ``num_convs=0``) and
+    its own ``LWSConv2d`` classifier. It is fed the **detached** input of
+    that block, so the losses of experts 2..K give exactly zero gradient
+    to the backbone and to the head's earlier convs: the shared features
+    are trained by expert 1 alone.
+
+    **Planner.** ``class_counts`` are the training pixels per class
+    (ignore_index excluded). Expert ``i`` targets the classes chosen by
+    :func:`mmace.models.utils.ace.plan_target_masks` (Eq. 1). The counts and
+    masks are persistent buffers (``class_counts`` ``[C]``,
+    ``target_masks`` ``[K, C]``), so a checkpoint alone suffices for
+    inference.
+
+    **Loss** (``loss`` / ``loss_by_feat``). Every expert's logits are
+    upsampled to the label size, one expert at a time (bilinear, as
+    ``BaseDecodeHead.loss_by_feat``), so at most one extra full-resolution
+    map is built per step besides what autograd keeps:
+
+    - expert 1 with ``expert1_loss='decode'`` (default): the head's
+      ``loss_decode`` (stock CE, logged as ``loss_ce``), i.e. expert 1
+      trains exactly as the stock head;
+    - expert 1 with ``expert1_loss='ace'``: Eq. 4 (CE averaged over the
+      non-ignored pixels), logged as ``loss_cls_e1``. Expert 1 targets all
+      classes, so its Eq. 5 term is identically 0 and is not logged;
+    - experts ``i >= 2``: per-pixel Eq. 4 (``loss_cls_e{i}``, weighted by
+      ``loss_weight``) and Eq. 5 (``loss_com_e{i}``, weighted by
+      ``com_loss_weight``) over the pixels whose label is one of the
+      expert's target classes, from
+      :func:`mmace.models.utils.ace.ace_losses` with ``class_dim=1`` and
+      ``ignore_index``. An expert whose classes are absent from the batch
+      gets exactly 0.
+
+    ``acc_seg`` is the pixel accuracy of the aggregated prediction.
+
+    **Inference** (``forward``, ``predict``). The experts' logits are
+    rescaled by Eq. 2 (:func:`mmace.models.utils.ace.rescale_factors` on the
+    effective LWS weights) and merged by Eq. 3
+    (:func:`mmace.models.utils.ace.aggregate_logits`), at the head's
+    resolution; ``predict_by_feat`` then upsamples as usual, so mmseg's
+    ``predict``, ``slide`` inference and ``IoUMetric`` work unchanged.
+    (Bilinear upsampling is linear, so for ``'avg'`` and ``'concat'``
+    merging before or after upsampling is the same.)
+
+    Args:
+        num_experts (int): ``K``, between 1 and ``num_classes``.
+            Defaults to 3.
+        class_counts (Sequence[int] | ndarray | Tensor | dict | str, optional):
+            Training pixels per class (length ``num_classes``), or a dataset
+            (config) counted by
+            ``mmace.datasets.class_counts.resolve_class_counts``. ``'auto'``
+            (filled by ``runner_type='LongTailRunner'``) or None leave them
+            unset until :meth:`set_class_counts` or ``load_state_dict``.
+            Defaults to ``'auto'``.
+        rescale (str, optional): Eq. 2: ``'plain'`` (norm ratio),
+            ``'squared'`` or None. Defaults to ``'plain'`` (as ``ACEHead``).
+        norm_reduce (str): ``'sum'`` or ``'mean'``, see
+            :func:`~mmace.models.utils.ace.rescale_factors`.
+            Defaults to ``'sum'``.
+        norm_over (str): ``'target'`` or ``'all'``. Defaults to ``'target'``.
+        aggregation (str): ``'avg'`` (Eq. 3), ``'max'`` or ``'concat'``.
+            Defaults to ``'avg'``.
+        scale_bias (bool): See :class:`LWSConv2d`. Defaults to False.
+        expert1_loss (str): ``'decode'`` or ``'ace'``, see above.
+            Defaults to ``'decode'``.
+        loss_weight (float): Weight of the Eq. 4 terms computed by
+            ``ace_losses``. Defaults to 1.0.
+        com_loss_weight (float): Weight of the Eq. 5 terms; 0 switches them
+            off. Defaults to 1.0.
+        **kwargs: The arguments of mmseg's ``FCNHead`` / ``BaseDecodeHead``
+            (``in_channels``, ``channels``, ``num_classes``, ``num_convs``,
+            ``concat_input``, ``loss_decode``, ``ignore_index``, ...).
+            ``sampler`` is not supported and ``out_channels`` must equal
+            ``num_classes`` (no single-channel sigmoid mode).
+    """
+
+    def __init__(self,
+                 num_experts: int = 3,
+                 class_counts: Union[Sequence[int], torch.Tensor, dict, str,
+                                     None] = 'auto',
+                 rescale: Optional[str] = 'plain',
+                 norm_reduce: str = 'sum',
+                 norm_over: str = 'target',
+                 aggregation: str = 'avg',
+                 scale_bias: bool = False,
+                 expert1_loss: str = 'decode',
+                 loss_weight: float = 1.0,
+                 com_loss_weight: float = 1.0,
+                 **kwargs):
+        owner = type(self).__name__
+        num_classes = check_int(owner, 'num_classes',
+                                kwargs.get('num_classes'), 2)
+        num_experts = check_int(owner, 'num_experts', num_experts, 1)
+        if num_experts > num_classes:
+            raise ValueError(
+                f'{owner}: num_experts={num_experts} must be between 1 and '
+                f'num_classes={num_classes}: every expert needs at least '
+                'one target class')
+        out_channels = kwargs.get('out_channels')
+        if out_channels is not None and out_channels != num_classes:
+            raise ValueError(
+                f'{owner}: out_channels={out_channels} must equal '
+                f'num_classes={num_classes} (ACE needs one softmax logit '
+                'per class)')
+        if kwargs.get('sampler') is not None:
+            raise ValueError(f'{owner}: a pixel sampler is not supported '
+                             '(ACE losses use every labelled pixel)')
+        check_choice(owner, 'rescale', rescale, RESCALE_POWERS)
+        check_choice(owner, 'norm_reduce', norm_reduce, NORM_REDUCE)
+        check_choice(owner, 'norm_over', norm_over, NORM_OVER)
+        check_choice(owner, 'aggregation', aggregation, AGGREGATIONS)
+        check_choice(owner, 'expert1_loss', expert1_loss, EXPERT1_LOSSES)
+        check_bool(owner, 'scale_bias', scale_bias)
+        check_number(owner, 'loss_weight', loss_weight, 0)
+        check_number(owner, 'com_loss_weight', com_loss_weight, 0)
+        super().__init__(**kwargs)
+        self.num_experts = num_experts
+        self.rescale = rescale
+        self.norm_reduce = norm_reduce
+        self.norm_over = norm_over
+        self.aggregation = aggregation
+        self.expert1_loss = expert1_loss
+        self.loss_weight = loss_weight
+        self.com_loss_weight = com_loss_weight
+
+        # Expert 1: the stock head with an LWS classifier.
+        self.conv_seg = LWSConv2d(self.channels, num_classes,
+                                  scale_bias=scale_bias)
+        last = self._last_block()
+        self.experts = ModuleList(
+            SegExpert(None if last is None else _fresh_copy(last),
+                      self.channels, num_classes, self.dropout_ratio,
+                      scale_bias) for _ in range(num_experts - 1))
+
+        # Zeros mean "unset"; load_state_dict copies real values in.
+        self.register_buffer('class_counts', torch.zeros(num_classes))
+        self.register_buffer(
+            'target_masks',
+            torch.zeros(num_experts, num_classes, dtype=torch.bool))
+        self._counts_set = False
+        if class_counts is not None and not (isinstance(class_counts, str)
+                                             and class_counts == 'auto'):
+            self.set_class_counts(class_counts)
+
+    # ------------------------------------------------------------ counts --
+    def set_class_counts(self, counts) -> None:
+        """Store the training pixels per class and plan the target masks.
+
+        Args:
+            counts (Sequence[int] | ndarray | Tensor | dict): The counts, or
+                a dataset / dataset config resolved by
+                :func:`mmace.datasets.class_counts.resolve_class_counts`.
+        """
+        if not isinstance(counts, (torch.Tensor, np.ndarray, list, tuple)):
+            from mmace.datasets.class_counts import resolve_class_counts
+            counts = resolve_class_counts(counts)
+        counts = torch.as_tensor(counts, dtype=torch.float64).flatten()
+        if counts.numel() != self.num_classes:
+            raise ValueError(
+                f'class_counts has {counts.numel()} classes (the training '
+                'set\'s, with class_counts=\'auto\') but the decode head has '
+                f'num_classes={self.num_classes}; make them equal')
+        if bool((counts < 0).any()) or not bool(counts.sum() > 0):
+            raise ValueError('class_counts must be non-negative with at '
+                             'least one pixel')
+        masks = plan_target_masks(counts, self.num_experts)
+        self.class_counts.copy_(counts)
+        self.target_masks.copy_(masks)
+        self._counts_set = True
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._counts_set = bool(self.class_counts.sum() > 0)
+
+    def _check_counts(self) -> None:
+        if not self._counts_set:
+            raise RuntimeError(
+                'ACEFCNHead class counts were never provided, so the experts '
+                'have no target classes. Train with '
+                "runner_type='LongTailRunner' (fills class_counts='auto' "
+                'from the training set), pass class_counts to the head, or '
+                'load a checkpoint of a trained ACE model.')
+
+    def expert_shares(self) -> Tensor:
+        """``[K]`` share of training pixels in each expert's targets."""
+        self._check_counts()
+        return expert_shares(self.class_counts, self.target_masks)
+
+    # ----------------------------------------------------------- forward --
+    def _last_block(self) -> Optional[nn.Module]:
+        """The block each expert copies: ``conv_cat`` or ``convs[-1]``."""
+        if self.concat_input:
+            return self.conv_cat
+        if self.num_convs > 0:
+            return self.convs[-1]
+        return None
+
+    def _last_block_input(self, x: Tensor) -> Tensor:
+        """The shared feature that enters the last conv block."""
+        if self.concat_input:
+            return torch.cat([x, self.convs(x)], dim=1)
+        if self.num_convs > 1:
+            return self.convs[:-1](x)
+        return x
+
+    def expert_logits(self, inputs: Tuple[Tensor]) -> List[Tensor]:
+        """``K`` per-pixel logits ``[N, C, h, w]`` at the head's resolution.
+
+        Expert 1's equal ``FCNHead.forward`` on the same weights; experts
+        ``2..K`` see the shared feature detached.
+        """
+        shared = self._last_block_input(self._transform_inputs(inputs))
+        last = self._last_block()
+        logits = [self.cls_seg(shared if last is None else last(shared))]
+        if self.num_experts > 1:
+            detached = shared.detach()
+            logits.extend(expert(detached) for expert in self.experts)
+        return logits
+
+    def rescale_factors(self) -> Optional[Tensor]:
+        """``[K]`` Eq. 2 factors of the current weights (None: no rescale)."""
+        if self.rescale is None:
+            return None
+        with torch.no_grad():
+            weights = torch.stack(
+                [self.conv_seg.effective_weight] +
+                [e.conv_seg.effective_weight for e in self.experts])
+            return rescale_factors(weights, self.target_masks,
+                                   RESCALE_POWERS[self.rescale],
+                                   self.norm_over, self.norm_reduce)
+
+    def aggregate(self, logits: List[Tensor]) -> Tensor:
+        """Rescale (Eq. 2) and merge (Eq. 3 or a variant) expert logits."""
+        if len(logits) == 1:
+            return logits[0]  # K = 1: the stock head's logits, bit for bit
+        return aggregate_logits(logits, self.target_masks,
+                                self.rescale_factors(), self.aggregation,
+                                class_dim=1)
+
+    def forward(self, inputs: Tuple[Tensor]) -> Tensor:
+        """The aggregated logits ``[N, C, h, w]`` (Eq. 2 and 3)."""
+        self._check_counts()
+        return self.aggregate(self.expert_logits(inputs))
+
+    # -------------------------------------------------------------- loss --
+    def loss(self, inputs: Tuple[Tensor], batch_data_samples: SampleList,
+             train_cfg: ConfigType) -> dict:
+        """Per-expert losses, see the class docstring."""
+        self._check_counts()
+        return self.loss_by_feat(
+            self.expert_logits(inputs), batch_data_samples)
+
+    def loss_by_feat(self, seg_logits: Union[Tensor, List[Tensor]],
+                     batch_data_samples: SampleList) -> dict:
+        """Compute the losses from the K experts' low-resolution logits.
+
+        Args:
+            seg_logits (list[Tensor] | Tensor): The ``K`` logits of
+                :meth:`expert_logits` (a single tensor is expert 1's).
+            batch_data_samples (list[SegDataSample]): With ``gt_sem_seg``.
+
+        Returns:
+            dict[str, Tensor]: See the class docstring.
+        """
+        logits = [seg_logits] if torch.is_tensor(seg_logits) \
+            else list(seg_logits)
+        if len(logits) != self.num_experts:
+            raise ValueError(f'got {len(logits)} expert logits for '
+                             f'num_experts={self.num_experts}')
+        seg_label = self._stack_batch_gt(batch_data_samples)
+        size = seg_label.shape[2:]
+        seg_label = seg_label.squeeze(1)
+        losses = dict()
+        # One expert at a time: only one upsampled map is built per step.
+        for i, expert_logits in enumerate(logits):
+            up = resize(
+                input=expert_logits,
+                size=size,
+                mode='bilinear',
+                align_corners=self.align_corners)
+            if i == 0 and self.expert1_loss == 'decode':
+                decode = self.loss_decode if isinstance(
+                    self.loss_decode, nn.ModuleList) else [self.loss_decode]
+                for loss_decode in decode:
+                    value = loss_decode(
+                        up, seg_label, weight=None,
+                        ignore_index=self.ignore_index)
+                    name = loss_decode.loss_name
+                    losses[name] = losses[name] + value \
+                        if name in losses else value
+                continue
+            terms = ace_losses([up],
+                               seg_label,
+                               self.target_masks[i:i + 1],
+                               class_dim=1,
+                               ignore_index=self.ignore_index)
+            losses[f'loss_cls_e{i + 1}'] = self.loss_weight * terms['cls'][0]
+            if i > 0 and self.com_loss_weight > 0:
+                losses[f'loss_com_e{i + 1}'] = \
+                    self.com_loss_weight * terms['com'][0]
+            del up, terms
+        with torch.no_grad():
+            merged = resize(
+                input=self.aggregate([x.detach() for x in logits]),
+                size=size,
+                mode='bilinear',
+                align_corners=self.align_corners)
+            losses['acc_seg'] = accuracy(
+                merged, seg_label, ignore_index=self.ignore_index)
+        return losses

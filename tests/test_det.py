@@ -1,0 +1,353 @@
+"""mmdet side of ACE: the ACE bbox head, LongTailCocoMetric, configs/det.
+
+Specification in brief:
+
+- instances per class on coco-lt-mini == an independent count of the JSON;
+- ``ACEShared2FCBBoxHead`` with one expert *is* mmdet's Shared2FCBBoxHead
+  (same weights: identical losses and identical detections);
+- experts 2..K learn only from their own losses (exactly zero gradient to the
+  shared layers and the RoI features);
+- the ACE score rule: background from expert 1, foreground re-ranked by the
+  Eq. 2/3 aggregate, a probability vector mmdet's post-processing consumes;
+- LongTailCocoMetric: rare/common/frequent AP from COCO's per-class AP;
+- a real mmdet training loop from a configs/det CPU config;
+- clear errors for bad class counts / too many experts.
+"""
+import copy
+import json
+import math
+from collections import Counter
+
+import pytest
+import torch
+
+import mmace  # noqa: F401  (ops fallback before mmdet.models)
+from conftest import REPO, SHARED
+
+mmdet = pytest.importorskip('mmdet')
+import mmace.det  # noqa: E402,F401  (registers the heads and the metric)
+from mmengine.config import Config  # noqa: E402
+from mmengine.registry import DefaultScope  # noqa: E402
+from mmdet.registry import METRICS, MODELS, RUNNERS  # noqa: E402
+
+COCO_LT = SHARED / 'data' / 'coco-lt-mini'
+needs_coco_lt = pytest.mark.skipif(
+    not (COCO_LT / 'annotations' / 'instances_train.json').is_file(),
+    reason=f'coco-lt-mini not found at {COCO_LT}')
+CPU_CFG = REPO / 'configs' / 'det' / 'faster-rcnn_r18_fpn_coco-lt-mini_cpu.py'
+ACE_CPU_CFG = REPO / 'configs' / 'det' / \
+    'ace_faster-rcnn_r18_fpn_coco-lt-mini_cpu.py'
+C = 5  # foreground classes of the small heads
+COUNTS = [50, 20, 10, 5, 1]
+
+
+def small_head(type='ACEShared2FCBBoxHead', **kwargs):
+    cfg = dict(type=type, in_channels=4, fc_out_channels=16, roi_feat_size=3,
+               num_classes=C)
+    cfg.update(kwargs)
+    head = MODELS.build(cfg)
+    head.init_weights()
+    return head
+
+
+def targets(num_rois=12):
+    """RoI labels covering every class and background, unit weights."""
+    labels = torch.arange(num_rois) % (C + 1)  # C is background
+    return (labels, torch.ones(num_rois), torch.randn(num_rois, 4),
+            torch.ones(num_rois, 4))
+
+
+# --------------------------------------------------------------- counts
+@needs_coco_lt
+def test_instances_per_class_match_the_json():
+    from mmdet.datasets import CocoDataset
+
+    from mmace.datasets import get_class_counts
+    ann = json.loads((COCO_LT / 'annotations' /
+                      'instances_train.json').read_text())
+    classes = CocoDataset.METAINFO['classes']
+    index = {c['id']: classes.index(c['name']) for c in ann['categories']}
+    non_crowd = [a for a in ann['annotations'] if not a.get('iscrowd', 0)]
+    # mmdet's CocoDataset also drops degenerate boxes (w or h < 1 px, area
+    # <= 0): one such box in coco-lt-mini (0.77 px wide), so training sees
+    # 2358 of the README's 2359 non-crowd instances.
+    kept = [a for a in non_crowd if a['bbox'][2] >= 1
+            and a['bbox'][3] >= 1 and a['area'] > 0]
+    assert (len(non_crowd), len(kept)) == (2359, 2358)
+    expected = Counter(index[a['category_id']] for a in kept)
+    expected = [expected[i] for i in range(len(classes))]
+
+    dataset = CocoDataset(
+        data_root=str(COCO_LT), ann_file='annotations/instances_train.json',
+        data_prefix=dict(img='images/'), pipeline=[],
+        filter_cfg=dict(filter_empty_gt=True, min_size=32))
+    counts = get_class_counts(dataset)
+    assert counts.tolist() == expected
+    assert counts[classes.index('person')] == 561
+
+
+# ----------------------------------------------------------------- head
+def test_one_expert_is_the_stock_head():
+    stock = small_head('Shared2FCBBoxHead')
+    ace = small_head(num_experts=1)
+    missing, unexpected = ace.load_state_dict(stock.state_dict(),
+                                              strict=False)
+    assert sorted(missing) == ['class_counts', 'target_masks']
+    assert not unexpected and len(ace.experts) == 0
+    x = torch.randn(12, 4, 3, 3)
+    rois = torch.cat([torch.zeros(12, 1), torch.rand(12, 2) * 50,
+                      50 + torch.rand(12, 2) * 50], dim=1)
+    for mode in (True, False):
+        stock.train(mode)
+        ace.train(mode)
+        out_s, out_a = stock(x), ace(x)
+        assert all(torch.equal(s, a) for s, a in zip(out_s, out_a))
+    stock.train()
+    ace.train()
+    out_s, out_a = stock(x), ace(x)
+    t = targets()
+    loss_s = stock.loss(*out_s, rois, *t)
+    loss_a = ace.loss(*out_a, rois, *t)
+    assert loss_s.keys() == loss_a.keys()
+    assert all(torch.equal(loss_s[k], loss_a[k]) for k in loss_s)
+    test_cfg = Config(dict(score_thr=0.01, nms=dict(type='nms',
+                                                   iou_threshold=0.5),
+                           max_per_img=100))
+    metas = [dict(img_shape=(100, 100))]
+    stock.eval()
+    ace.eval()
+    out_s, out_a = stock(x), ace(x)
+    det_s = stock.predict_by_feat((rois, ), (out_s[0], ), (out_s[1], ),
+                                  metas, test_cfg)[0]
+    det_a = ace.predict_by_feat((rois, ), (out_a[0], ), (out_a[1], ), metas,
+                                test_cfg)[0]
+    for key in ('bboxes', 'scores', 'labels'):
+        assert torch.equal(det_s[key], det_a[key])
+
+
+@needs_coco_lt
+def test_one_expert_detector_equals_the_stock_detector():
+    """Whole Faster R-CNN, same weights: identical losses and detections."""
+    cfg = Config.fromfile(CPU_CFG)
+    stock_cfg = copy.deepcopy(cfg.model)
+    ace_cfg = copy.deepcopy(cfg.model)
+    ace_cfg.roi_head.bbox_head.update(type='ACEShared2FCBBoxHead',
+                                      num_experts=1, class_counts=None)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        stock = MODELS.build(stock_cfg)
+        ace = MODELS.build(ace_cfg)
+    stock.init_weights()
+    ace.load_state_dict(stock.state_dict(), strict=False)
+    data = dict(inputs=[torch.randint(0, 255, (3, 96, 128),
+                                      dtype=torch.uint8)],
+                data_samples=[_sample()])
+    losses = []
+    for model in (stock, ace):
+        model.train()
+        batch = model.data_preprocessor(copy.deepcopy(data), True)
+        torch.manual_seed(0)  # the RoI sampler draws at random
+        losses.append(model(**batch, mode='loss'))
+    assert losses[0].keys() == losses[1].keys()
+    for key in losses[0]:
+        assert all(torch.equal(a, b) for a, b in zip(
+            _as_list(losses[0][key]), _as_list(losses[1][key]))), key
+    preds = []
+    for model in (stock, ace):
+        model.eval()
+        model.test_cfg.rcnn.score_thr = 0.0
+        batch = model.data_preprocessor(copy.deepcopy(data), False)
+        with torch.no_grad():
+            preds.append(model(**batch, mode='predict')[0].pred_instances)
+    assert len(preds[0]) > 0
+    for key in ('bboxes', 'scores', 'labels'):
+        assert torch.equal(preds[0][key], preds[1][key])
+
+
+def _as_list(x):
+    return x if isinstance(x, (list, tuple)) else [x]
+
+
+def _sample():
+    from mmengine.structures import InstanceData
+
+    from mmdet.structures import DetDataSample
+    sample = DetDataSample(metainfo=dict(
+        img_shape=(96, 128), ori_shape=(96, 128), pad_shape=(96, 128),
+        scale_factor=(1., 1.), batch_input_shape=(96, 128)))
+    sample.gt_instances = InstanceData(
+        bboxes=torch.tensor([[10., 10., 60., 50.], [70., 20., 120., 90.]]),
+        labels=torch.tensor([0, 3]))
+    return sample
+
+
+def test_expert_losses_do_not_reach_the_shared_layers():
+    head = small_head(num_experts=3, class_counts=COUNTS)
+    head.train()
+    x = torch.randn(12, 4, 3, 3, requires_grad=True)
+    cls_score, bbox_pred = head(x)
+    losses = head.loss(cls_score, bbox_pred, None, *targets())
+    assert {'loss_cls', 'loss_cls_e2', 'loss_com_e2', 'loss_cls_e3',
+            'loss_com_e3'} <= losses.keys()
+    # Expert 2 (experts[0]) copies fc7 (shared_fcs[1]) and reads fc6's
+    # output: its loss must not touch fc6, fc7, fc_cls, fc_reg or the RoI
+    # features (hence the backbone), nor expert 3.
+    expert2 = losses['loss_cls_e2'] + losses['loss_com_e2']
+    shared = [x] + list(head.shared_fcs.parameters()) + \
+        list(head.fc_cls.parameters()) + list(head.fc_reg.parameters()) + \
+        list(head.experts[1].parameters())
+    own = list(head.experts[0].parameters())
+    grads = torch.autograd.grad(expert2, shared + own, allow_unused=True,
+                                retain_graph=True)
+    for g in grads[:len(shared)]:
+        assert g is None or not g.any()
+    assert all(g is not None and g.abs().sum() > 0
+               for g in grads[len(shared):])
+    # ... while expert 1's stock loss reaches the RoI features.
+    assert torch.autograd.grad(losses['loss_cls'], x)[0].abs().sum() > 0
+
+
+def test_ace_scores_follow_the_documented_rule():
+    head = small_head(num_experts=3, class_counts=COUNTS)
+    for expert in head.experts:  # make the experts disagree with expert 1
+        torch.nn.init.normal_(expert.fc_cls.weight, std=1.)
+        torch.nn.init.uniform_(expert.fc_cls.scale, 0.5, 2.)
+    x = torch.randn(7, 4, 3, 3)
+    head.train()
+    raw, _ = head(x)
+    z1, expert_logits = head.split_cls_score(raw)
+    head.eval()
+    log_p, _ = head(x)
+    # By hand: p_bg from expert 1, foreground = (1 - p_bg) * softmax(o),
+    # o = Eq. 3 average over the targeting experts of f_i * z_i (Eq. 2).
+    w = [head.fc_cls.weight[:C]] + [e.fc_cls.scale[:, None] *
+                                    e.fc_cls.weight for e in head.experts]
+    masks = head.target_masks
+    norms = torch.stack([(wi.pow(2).sum(1) * m).sum().sqrt()
+                         for wi, m in zip(w, masks)])
+    f = norms / norms[0]
+    z = torch.stack([z1[:, :C]] + expert_logits) * f[:, None, None]
+    o = (z * masks[:, None]).sum(0) / masks.sum(0)
+    p_bg = z1.softmax(1)[:, C:]
+    expected = torch.cat([(1 - p_bg) * o.softmax(1), p_bg], dim=1)
+    probs = log_p.softmax(1)  # what mmdet's predict_by_feat computes
+    torch.testing.assert_close(probs, expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(probs.sum(1), torch.ones(7))
+    # A training-mode score reaching predict_by_feat is converted the same.
+    torch.testing.assert_close(head._to_log_scores(raw), log_p)
+    assert head.expert_shares().tolist() == pytest.approx(
+        [1., 36 / 86, 6 / 86])
+
+
+def test_bad_class_counts_and_too_many_experts_fail_clearly():
+    with pytest.raises(ValueError, match=r'4 classes.*num_classes=5'):
+        small_head(num_experts=2, class_counts=[3, 2, 1, 1])
+    with pytest.raises(ValueError, match=r'num_experts=6.*num_classes=5'):
+        small_head(num_experts=6, class_counts=COUNTS)
+    head = small_head(num_experts=2)  # 'auto' never filled
+    with pytest.raises(RuntimeError, match='class counts were never'):
+        head(torch.randn(2, 4, 3, 3))
+
+
+# --------------------------------------------------------------- metric
+@needs_coco_lt
+def test_long_tail_coco_metric_groups_per_class_ap(tmp_path):
+    from mmdet.datasets import CocoDataset
+    classes = CocoDataset.METAINFO['classes']
+    ann_file = COCO_LT / 'annotations' / 'instances_val.json'
+    ann = json.loads(ann_file.read_text())
+    index = {c['id']: classes.index(c['name']) for c in ann['categories']}
+    # Made-up training counts: class i has i instances, so with thresholds
+    # (10, 100): rare 0..10, common 11..79, no frequent class.
+    counts = list(range(len(classes)))
+    metric = METRICS.build(dict(
+        type='LongTailCocoMetric', ann_file=str(ann_file),
+        class_counts=counts, group_thrs=(10, 100)))
+    metric.dataset_meta = dict(classes=classes)
+    # Predict every non-crowd GT box exactly, except class 12's (common).
+    by_img = {}
+    for a in ann['annotations']:
+        label = index[a['category_id']]
+        if a.get('iscrowd', 0) or label == 12:
+            continue
+        x, y, w, h = a['bbox']
+        by_img.setdefault(a['image_id'], []).append(([x, y, x + w, y + h],
+                                                     label))
+    samples = []
+    for img in ann['images']:
+        boxes = by_img.get(img['id'], [])
+        samples.append(dict(
+            img_id=img['id'], ori_shape=(img['height'], img['width']),
+            pred_instances=dict(
+                bboxes=torch.tensor([b for b, _ in boxes]).reshape(-1, 4),
+                scores=torch.ones(len(boxes)),
+                labels=torch.tensor([lb for _, lb in boxes],
+                                    dtype=torch.long))))
+    metric.process({}, samples)
+    res = metric.evaluate(len(samples))
+    with_gt = {index[a['category_id']] for a in ann['annotations']
+               if not a.get('iscrowd', 0)}
+    common = [c for c in range(11, 80) if c in with_gt]  # NaN AP skipped
+    assert 12 in common
+    assert res['coco/bbox_mAP_r'] == 1.0
+    assert res['coco/bbox_mAP_c'] == round((len(common) - 1) / len(common),
+                                           3)
+    assert math.isnan(res['coco/bbox_mAP_f'])  # empty group
+    assert 0 < res['coco/bbox_mAP'] < 1
+
+
+def test_long_tail_coco_metric_needs_counts():
+    metric = METRICS.build(dict(type='LongTailCocoMetric'))
+    metric.dataset_meta = dict(classes=('a', 'b'))
+    with pytest.raises(ValueError, match="'auto' was never filled|never "
+                       'filled'):
+        metric.compute_metrics([])
+    metric.class_counts = [1, 2, 3]
+    with pytest.raises(ValueError, match='3 classes.*has 2'):
+        metric.compute_metrics([])
+
+
+# ---------------------------------------------------------------- runner
+@needs_coco_lt
+def test_mmdet_runner_trains_ace_faster_rcnn_from_a_config(tmp_path):
+    cfg = Config.fromfile(ACE_CPU_CFG)
+    for loader, indices in ((cfg.train_dataloader, 4),
+                            (cfg.val_dataloader, 2)):
+        loader.dataset.data_root = str(COCO_LT)
+        loader.dataset.indices = indices
+        for t in loader.dataset.pipeline:
+            if t['type'] == 'Resize':
+                t['scale'] = (160, 160)
+    cfg.test_dataloader = cfg.val_dataloader
+    cfg.work_dir = str(tmp_path)
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=3,
+                         val_interval=3)
+    cfg.param_scheduler = []
+    cfg.default_hooks.logger.interval = 1
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=100)
+    cfg.log_processor = dict(window_size=1, by_epoch=False)
+    cfg.model.test_cfg.rcnn.score_thr = 0.0  # an untrained head scores low
+    runner = RUNNERS.build(cfg)  # runner_type='LongTailRunner'
+    head = runner.model.roi_head.bbox_head
+    assert head.class_counts.sum() > 0  # class_counts='auto' was filled
+    runner.train()
+    scalars = runner.message_hub.log_scalars
+    for key in ('loss', 'loss_cls', 'loss_bbox', 'loss_cls_e2',
+                'loss_com_e2', 'loss_cls_e3', 'loss_com_e3'):
+        assert math.isfinite(scalars[f'train/{key}'].current()), key
+    # The val loop ran LongTailCocoMetric (score_thr=0: there are boxes).
+    assert {'val/coco/bbox_mAP', 'val/coco/bbox_mAP_r', 'val/coco/bbox_mAP_c',
+            'val/coco/bbox_mAP_f'} <= scalars.keys()
+
+    model = runner.model.eval()
+    data = next(iter(runner.val_dataloader))
+    with torch.no_grad():
+        results = model.test_step(data)
+    for result in results:
+        pred = result.pred_instances
+        h, w = result.ori_shape
+        assert len(pred) > 0
+        assert ((pred.scores >= 0) & (pred.scores <= 1)).all()
+        b = pred.bboxes
+        assert (b[:, 0] >= 0).all() and (b[:, 1] >= 0).all()
+        assert (b[:, 2] <= w).all() and (b[:, 3] <= h).all()
+        assert (pred.labels < 80).all()

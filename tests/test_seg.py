@@ -1,0 +1,246 @@
+"""mmsegmentation side of mmace: CamVid, ACEFCNHead, LongTailIoUMetric."""
+import copy
+
+import mmace  # noqa: F401  (installs the ops fallback before mmseg)
+import numpy as np
+import pytest
+import torch
+from conftest import REPO, SHARED
+from PIL import Image
+
+pytest.importorskip('mmseg')
+
+from mmengine.config import Config  # noqa: E402
+from mmengine.registry import init_default_scope  # noqa: E402
+from mmengine.structures import PixelData  # noqa: E402
+from mmseg.models.decode_heads import FCNHead  # noqa: E402
+from mmseg.structures import SegDataSample  # noqa: E402
+
+from mmace.models.utils.ace import aggregate_logits  # noqa: E402
+from mmace.seg import (ACEFCNHead, CamVidDataset,  # noqa: E402
+                       LongTailIoUMetric)
+
+CAMVID = SHARED / 'data' / 'camvid'
+needs_camvid = pytest.mark.skipif(
+    not (CAMVID / 'trainannot').is_dir(),
+    reason=f'CamVid not found at {CAMVID}')
+SEG_CONFIGS = REPO / 'configs' / 'seg'
+
+COUNTS = [500, 300, 100, 60, 20, 5]  # 6 classes, a long tail
+HEAD = dict(in_channels=8, channels=6, num_classes=6, num_convs=2,
+            concat_input=True, norm_cfg=dict(type='BN'))
+
+
+def _samples(n=2, size=(20, 24), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    samples = []
+    for _ in range(n):
+        label = torch.randint(0, 6, (1, ) + size, generator=g)
+        label[:, :2] = 255  # a strip of ignored pixels
+        sample = SegDataSample()
+        sample.gt_sem_seg = PixelData(data=label)
+        samples.append(sample)
+    return samples
+
+
+# ------------------------------------------------------------- CamVid --
+@needs_camvid
+def test_camvid_void_becomes_ignore_index():
+    init_default_scope('mmseg')
+    ds = CamVidDataset(
+        data_root=str(CAMVID),
+        pipeline=[dict(type='LoadImageFromFile'),
+                  dict(type='LoadAnnotations')])
+    assert len(ds) == 367 and len(ds.metainfo['classes']) == 11
+    item = ds[0]
+    raw = np.array(Image.open(item['seg_map_path']))
+    assert (raw == 11).any()
+    gt = item['gt_seg_map']
+    assert np.array_equal(gt == 255, raw == 11)
+    assert np.array_equal(gt[raw != 11], raw[raw != 11])
+    assert item['img'].shape == (360, 480, 3)
+
+
+@needs_camvid
+def test_camvid_pixel_counts_match_numpy(tmp_path, monkeypatch):
+    from mmace.datasets import get_class_counts
+    monkeypatch.setenv('MMACE_CACHE_DIR', str(tmp_path))
+    ds = CamVidDataset(data_root=str(CAMVID), indices=[0, 1, 2])
+    by_hand = np.zeros(11, dtype=np.int64)
+    for info in ds:  # no pipeline: the data infos
+        raw = np.array(Image.open(info['seg_map_path'])).ravel()
+        by_hand += np.bincount(raw[raw != 11], minlength=11)
+    assert by_hand.sum() > 0
+    np.testing.assert_array_equal(get_class_counts(ds), by_hand)
+
+
+# ----------------------------------------------------------- the head --
+def test_k1_equals_stock_fcn_head():
+    torch.manual_seed(0)
+    stock = FCNHead(**HEAD)
+    stock.init_weights()
+    ace = ACEFCNHead(num_experts=1, class_counts=COUNTS, **HEAD)
+    keys = ace.load_state_dict(stock.state_dict(), strict=False)
+    # A stock checkpoint lacks only the LWS scale and the count buffers.
+    assert set(keys.missing_keys) == {
+        'conv_seg.scale', 'class_counts', 'target_masks'}
+    assert not keys.unexpected_keys
+    x = (torch.randn(2, 8, 5, 6), )
+
+    stock.eval(), ace.eval()
+    assert torch.equal(ace(x), stock(x))
+    metas = [dict(img_shape=(20, 24))] * 2
+    assert torch.equal(
+        ace.predict(x, metas, None), stock.predict(x, metas, None))
+
+    stock.train(), ace.train()
+    torch.manual_seed(1)  # same dropout mask
+    expected = stock.loss(x, _samples(), None)
+    torch.manual_seed(1)
+    got = ace.loss(x, _samples(), None)
+    assert got.keys() == expected.keys() == {'loss_ce', 'acc_seg'}
+    assert torch.equal(got['loss_ce'], expected['loss_ce'])
+
+
+def test_expert_losses_give_zero_gradient_to_shared_parts():
+    torch.manual_seed(0)
+    backbone = torch.nn.Conv2d(3, 8, 3, padding=1)  # stands for the backbone
+    head = ACEFCNHead(num_experts=3, class_counts=COUNTS, **HEAD)
+    head.init_weights()
+    losses = head.loss((backbone(torch.randn(2, 3, 5, 6)), ), _samples(),
+                       None)
+    assert {'loss_ce', 'loss_cls_e2', 'loss_com_e2', 'loss_cls_e3',
+            'loss_com_e3'} <= losses.keys()
+
+    named = [('backbone.' + n, p) for n, p in backbone.named_parameters()]
+    named += list(head.named_parameters())
+    names, params = zip(*named)
+    expert2 = losses['loss_cls_e2'] + losses['loss_com_e2']
+    grads = torch.autograd.grad(expert2, params, allow_unused=True,
+                                retain_graph=True)
+    for name, grad in zip(names, grads):
+        if name.startswith('experts.0.'):  # expert 2's own parameters
+            assert grad is not None and grad.abs().sum() > 0, name
+        else:  # backbone, convs, expert 1 (conv_cat, conv_seg), expert 3
+            assert grad is None or not grad.any(), name
+    # Expert 1's loss does train the shared parts.
+    grad = torch.autograd.grad(losses['loss_ce'], backbone.weight)[0]
+    assert grad.abs().sum() > 0
+
+
+def test_inference_is_the_eq2_eq3_aggregate():
+    torch.manual_seed(0)
+    head = ACEFCNHead(num_experts=3, class_counts=COUNTS, **HEAD).eval()
+    for expert in head.experts:  # make the experts differ in strength
+        expert.conv_seg.scale.data.uniform_(0.5, 2)
+    x = (torch.randn(1, 8, 5, 6), )
+    logits = head.expert_logits(x)
+    weights = [head.conv_seg.effective_weight] + [
+        e.conv_seg.effective_weight for e in head.experts]
+    norms = torch.stack([
+        (w.flatten(1).pow(2).sum(1) * m).sum().sqrt()
+        for w, m in zip(weights, head.target_masks)])
+    expected = aggregate_logits(logits, head.target_masks, norms / norms[0])
+    torch.testing.assert_close(head(x), expected)
+    shares = head.expert_shares()
+    assert shares[0] == 1 and bool((shares[1:] < 1).all())
+
+
+def test_class_count_mismatch_is_a_clear_error():
+    with pytest.raises(ValueError, match=r'class_counts has 3 classes.*'
+                       r'num_classes=6'):
+        ACEFCNHead(num_experts=2, class_counts=[5, 3, 1], **HEAD)
+
+
+def test_more_experts_than_classes_is_a_clear_error():
+    with pytest.raises(ValueError, match='num_experts=7'):
+        ACEFCNHead(num_experts=7, class_counts=COUNTS, **HEAD)
+
+
+def test_auto_counts_unset_is_a_clear_error():
+    head = ACEFCNHead(num_experts=2, **HEAD)  # class_counts='auto'
+    with pytest.raises(RuntimeError, match='LongTailRunner'):
+        head((torch.randn(1, 8, 5, 6), ))
+
+
+# ---------------------------------------------------------- the metric --
+def test_long_tail_iou_metric_groups_by_training_pixel_share():
+    # Shares 60 %, 30 %, 8 %, 1.5 %, 0.5 %: frequent 0-2, common 3, rare 4.
+    metric = LongTailIoUMetric(class_counts=[600, 300, 80, 15, 5],
+                               prefix='t')
+    metric.dataset_meta = dict(classes=('a', 'b', 'c', 'd', 'e'))
+    gt = torch.tensor([[0, 0, 1, 1, 2, 3, 4, 255]])
+    pred = torch.tensor([[0, 1, 1, 1, 2, 0, 4, 3]])
+    metric.process({}, [dict(pred_sem_seg=dict(data=pred[None]),
+                             gt_sem_seg=dict(data=gt[None]))])
+    res = metric.compute_metrics(metric.results)
+    # IoU: a 1/3, b 2/3, c 1, d 0, e 1.
+    iou = np.array([1 / 3, 2 / 3, 1, 0, 1]) * 100
+    assert res['mIoU'] == pytest.approx(iou.mean(), abs=0.01)
+    assert res['mIoU_frequent'] == pytest.approx(iou[:3].mean(), abs=0.01)
+    assert res['mIoU_common'] == pytest.approx(0, abs=0.01)
+    assert res['mIoU_rare'] == pytest.approx(100, abs=0.01)
+    with pytest.raises(ValueError, match='class_counts has 2 classes'):
+        LongTailIoUMetric(class_counts=[1, 2])._get_counts(5)
+
+
+# ------------------------------------------------------------ configs --
+def test_cpu_configs_are_twins_differing_only_in_the_head():
+    stock = Config.fromfile(SEG_CONFIGS / 'fcn_r18-d8_camvid_cpu.py')
+    ace = Config.fromfile(SEG_CONFIGS / 'ace_fcn_r18-d8_camvid_cpu.py')
+    assert stock.default_scope == 'mmseg'
+    assert stock.runner_type == ace.runner_type == 'LongTailRunner'
+    assert stock.model.pretrained is None
+    head = ace.model.decode_head
+    assert head.pop('type') == 'ACEFCNHead'
+    assert head.pop('num_experts') == 3
+    assert head.pop('class_counts') == 'auto'
+    stock.model.decode_head.pop('type')
+    assert stock.to_dict() == ace.to_dict()
+    real = Config.fromfile(SEG_CONFIGS / 'ace_fcn_r50-d8_camvid.py')
+    assert real.model.pretrained == 'open-mmlab://resnet50_v1c'
+    assert real.model.decode_head.type == 'ACEFCNHead'
+
+
+@needs_camvid
+def test_mmseg_training_loop_on_camvid(tmp_path, monkeypatch):
+    from mmpretrain.registry import RUNNERS
+    monkeypatch.setenv('MMACE_CACHE_DIR', str(tmp_path / 'cache'))
+    cfg = Config.fromfile(SEG_CONFIGS / 'ace_fcn_r18-d8_camvid_cpu.py')
+    small = (96, 128)
+    cfg.model.data_preprocessor.size = small
+    for split in ('train', 'val'):
+        loader = cfg[f'{split}_dataloader']
+        loader.dataset.data_root = str(CAMVID)
+        loader.dataset.indices = 4
+        loader.batch_size = 2
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    pipeline[2] = dict(type='Resize', scale=(160, 120), keep_ratio=True)
+    pipeline[3].crop_size = small
+    cfg.val_dataloader.dataset.pipeline[1].scale = (160, 120)
+    cfg.train_cfg.max_iters = 3
+    cfg.train_cfg.val_interval = 3
+    cfg.default_hooks.logger.interval = 1
+    cfg.work_dir = str(tmp_path / 'work')
+    runner = RUNNERS.build(cfg)
+    runner.train()
+
+    head = runner.model.decode_head
+    assert isinstance(head, ACEFCNHead) and head.num_experts == 3
+    hub = runner.message_hub
+    names = [k for k in hub.log_scalars if 'loss' in k]
+    assert 'train/decode.loss_cls_e3' in names
+    for name in names:
+        assert np.isfinite(hub.get_scalar(name).current()), name
+    assert 'val/mIoU_frequent' in hub.log_scalars
+
+    runner.model.eval()
+    batch = next(iter(runner.val_dataloader))
+    with torch.no_grad():
+        out = runner.model.test_step(copy.deepcopy(batch))
+    for sample in out:
+        h, w = sample.ori_shape
+        assert (h, w) == (360, 480)
+        pred = sample.pred_sem_seg.data
+        assert pred.shape == (1, h, w)
+        assert int(pred.min()) >= 0 and int(pred.max()) < 11
