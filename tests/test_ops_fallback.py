@@ -19,10 +19,12 @@ pytestmark = pytest.mark.skipif(
     has_compiled_ops(), reason='full mmcv: its own compiled ops are used')
 
 
-def test_import_mmace_with_mmdet_and_mmseg_installed():
+@pytest.mark.parametrize('first', ['', 'import mmpretrain.models; '])
+def test_import_mmace_with_mmdet_and_mmseg_installed(first):
     # A fresh interpreter, as a user's: mmpretrain imports mmdet while
-    # mmace is imported, then the two frameworks' model packages import.
-    code = ('import mmace, mmdet, mmseg, mmdet.models, mmseg.models; '
+    # mmace is imported, then the two frameworks' model packages import,
+    # also when mmpretrain's models were imported before mmace.
+    code = (first + 'import mmace, mmdet, mmseg, mmdet.models, mmseg.models; '
             'from mmdet.registry import MODELS; '
             "print(mmdet.__version__, mmseg.__version__, "
             "MODELS.get('ACEShared2FCBBoxHead') is not None)")

@@ -276,6 +276,33 @@ def test_model_wrapper_and_custom_prefixes():
             0.1 * CIFAR10_LT_SHARES[4])
 
 
+def test_segmentor_and_detector_heads_number_experts_from_two():
+    """mmdet/mmseg ACE heads keep expert 1 under the stock names; their
+    ``experts`` list starts at expert 2, and the head is found by its
+    ``expert_shares()`` wherever it sits."""
+    from mmace.seg import ACEFCNHead
+    for path in ('decode_head', 'roi_head.bbox_head'):
+        model = nn.Module()
+        model.backbone = nn.Conv2d(3, 4, 3)
+        head = ACEFCNHead(
+            num_experts=5, class_counts=CIFAR10_LT_COUNTS, in_channels=4,
+            channels=4, num_convs=1, concat_input=False, num_classes=10)
+        if path == 'decode_head':
+            model.decode_head = head
+        else:
+            model.roi_head = nn.Module()
+            model.roi_head.bbox_head = head
+        optim_wrapper = build(model)
+        assert group_of(optim_wrapper, model.backbone.weight)['lr'] == \
+            pytest.approx(0.1)
+        assert group_of(optim_wrapper, head.conv_seg.weight)['lr'] == \
+            pytest.approx(0.1)  # expert 1: the stock head's names
+        for j, expert in enumerate(head.experts):
+            for p in expert.parameters():
+                assert group_of(optim_wrapper, p)['lr'] == pytest.approx(
+                    0.1 * CIFAR10_LT_SHARES[j + 1])
+
+
 def test_bad_inputs():
     with pytest.raises(ValueError, match=r'paramwise_cfg\.lr_scheme'):
         ACEOptimWrapperConstructor(

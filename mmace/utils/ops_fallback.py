@@ -152,4 +152,23 @@ def install_ops_fallback() -> bool:
         import mmcv
         mmcv._ext = ext
     _patch_roi_align()
+    _complete_early_imports()
     return True
+
+
+def _complete_early_imports() -> None:
+    """Fill in what mmcv modules imported before the fallback left out.
+
+    ``mmcv.cnn.bricks.transformer`` imports ``MultiScaleDeformableAttention``
+    only if ``mmcv.ops`` imports; when mmpretrain (or anything else) was
+    imported before mmace, that module was loaded without it and
+    ``mmdet.models`` would fail on ``from mmcv.cnn.bricks.transformer import
+    MultiScaleDeformableAttention``.
+    """
+    transformer = sys.modules.get('mmcv.cnn.bricks.transformer')
+    if transformer is not None and not hasattr(
+            transformer, 'MultiScaleDeformableAttention'):
+        from mmcv.ops.multi_scale_deform_attn import \
+            MultiScaleDeformableAttention
+        transformer.MultiScaleDeformableAttention = \
+            MultiScaleDeformableAttention
