@@ -324,6 +324,8 @@ def test_mmdet_runner_trains_ace_faster_rcnn_from_a_config(tmp_path):
     cfg.param_scheduler = []
     cfg.default_hooks.logger.interval = 1
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=100)
+    # The dense heads also train and predict in channels_last (issue 10).
+    cfg.default_hooks.channels_last = dict(type='ChannelsLastHook')
     cfg.log_processor = dict(window_size=1, by_epoch=False)
     cfg.model.test_cfg.rcnn.score_thr = 0.0  # an untrained head scores low
     runner = RUNNERS.build(cfg)  # runner_type='LongTailRunner'
@@ -331,6 +333,9 @@ def test_mmdet_runner_trains_ace_faster_rcnn_from_a_config(tmp_path):
     assert head.class_counts.sum() > 0  # class_counts='auto' was filled
     runner.train()
     scalars = runner.message_hub.log_scalars
+    assert [h.__name__ for h in
+            runner.model.backbone._forward_pre_hooks.values()] == [
+                '_to_channels_last']
     for key in ('loss', 'loss_cls', 'loss_bbox', 'loss_cls_e2',
                 'loss_com_e2', 'loss_cls_e3', 'loss_com_e3'):
         assert math.isfinite(scalars[f'train/{key}'].current()), key

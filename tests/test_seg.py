@@ -221,9 +221,14 @@ def test_mmseg_training_loop_on_camvid(tmp_path, monkeypatch):
     cfg.train_cfg.max_iters = 3
     cfg.train_cfg.val_interval = 3
     cfg.default_hooks.logger.interval = 1
+    # The dense heads also train and predict in channels_last (issue 10).
+    cfg.default_hooks.channels_last = dict(type='ChannelsLastHook')
     cfg.work_dir = str(tmp_path / 'work')
     runner = RUNNERS.build(cfg)
     runner.train()
+    assert [h.__name__ for h in
+            runner.model.backbone._forward_pre_hooks.values()] == [
+                '_to_channels_last']
 
     head = runner.model.decode_head
     assert isinstance(head, ACEFCNHead) and head.num_experts == 3
