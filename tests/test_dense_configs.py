@@ -77,3 +77,15 @@ def test_config_builds_its_model(config):
         assert not pretrained, 'CPU configs train from scratch'
     else:
         assert pretrained and 'resnet50' in pretrained, text
+
+
+@pytest.mark.parametrize('scope', ['mmdet', 'mmseg'])
+def test_mmace_engine_parts_are_found_from_the_scope(scope):
+    """mmdet's / mmseg's own tools build with their own registries."""
+    from mmace.engine import (ACEOptimWrapperConstructor, LongTailRunner,
+                              NonFiniteLossHook)
+    registry = __import__(f'{scope}.registry', fromlist=['RUNNERS'])
+    assert registry.RUNNERS.get('LongTailRunner') is LongTailRunner
+    assert registry.HOOKS.get('NonFiniteLossHook') is NonFiniteLossHook
+    assert registry.OPTIM_WRAPPER_CONSTRUCTORS.get(
+        'ACEOptimWrapperConstructor') is ACEOptimWrapperConstructor
