@@ -146,6 +146,22 @@ def test_inference_is_the_eq2_eq3_aggregate():
     assert shares[0] == 1 and bool((shares[1:] < 1).all())
 
 
+def test_readout_expert_predicts_with_one_expert_and_its_classes():
+    torch.manual_seed(0)
+    head = ACEFCNHead(num_experts=3, class_counts=COUNTS, **HEAD).eval()
+    x = (torch.randn(1, 8, 5, 6), )
+    logits = head.expert_logits(x)
+    for i in (1, 2, 3):
+        head.readout_expert = i
+        out = head(x)
+        mask = head.target_masks[i - 1]
+        torch.testing.assert_close(out[:, mask], logits[i - 1][:, mask])
+        assert bool(mask[out.argmax(dim=1)].all())  # only its classes
+    with pytest.raises(ValueError, match='readout_expert=4'):
+        ACEFCNHead(num_experts=3, class_counts=COUNTS, readout_expert=4,
+                   **HEAD)
+
+
 def test_class_count_mismatch_is_a_clear_error():
     with pytest.raises(ValueError, match=r'class_counts has 3 classes.*'
                        r'num_classes=6'):

@@ -197,6 +197,10 @@ class ACEFCNHead(FCNHead):
             Defaults to ``'decode'``.
         loss_weight (float): Weight of the Eq. 4 terms computed by
             ``ace_losses``. Defaults to 1.0.
+        readout_expert (int, optional): Diagnosis (Table 5): inference
+            returns expert ``i``'s logits alone (1-based), its interfering
+            classes set to -1e4 so they are never predicted. None (default)
+            returns the ACE aggregate.
         com_loss_weight (float): Weight of the Eq. 5 terms; 0 switches them
             off. Defaults to 1.0.
         **kwargs: The arguments of mmseg's ``FCNHead`` / ``BaseDecodeHead``
@@ -218,6 +222,7 @@ class ACEFCNHead(FCNHead):
                  expert1_loss: str = 'decode',
                  loss_weight: float = 1.0,
                  com_loss_weight: float = 1.0,
+                 readout_expert: Optional[int] = None,
                  **kwargs):
         owner = type(self).__name__
         num_classes = check_int(owner, 'num_classes',
@@ -245,6 +250,12 @@ class ACEFCNHead(FCNHead):
         check_bool(owner, 'scale_bias', scale_bias)
         check_number(owner, 'loss_weight', loss_weight, 0)
         check_number(owner, 'com_loss_weight', com_loss_weight, 0)
+        if readout_expert is not None:
+            check_int(owner, 'readout_expert', readout_expert, 1)
+            if readout_expert > num_experts:
+                raise ValueError(
+                    f'{owner}: readout_expert={readout_expert} must be '
+                    f'between 1 and num_experts={num_experts}')
         super().__init__(**kwargs)
         self.num_experts = num_experts
         self.rescale = rescale
@@ -254,6 +265,7 @@ class ACEFCNHead(FCNHead):
         self.expert1_loss = expert1_loss
         self.loss_weight = loss_weight
         self.com_loss_weight = com_loss_weight
+        self.readout_expert = readout_expert
 
         # Expert 1: the stock head with an LWS classifier.
         self.conv_seg = LWSConv2d(self.channels, num_classes,
@@ -370,9 +382,15 @@ class ACEFCNHead(FCNHead):
                                 class_dim=1)
 
     def forward(self, inputs: Tuple[Tensor]) -> Tensor:
-        """The aggregated logits ``[N, C, h, w]`` (Eq. 2 and 3)."""
+        """The aggregated logits ``[N, C, h, w]`` (Eq. 2 and 3), or expert
+        ``readout_expert``'s own."""
         self._check_counts()
-        return self.aggregate(self.expert_logits(inputs))
+        logits = self.expert_logits(inputs)
+        if self.readout_expert is None:
+            return self.aggregate(logits)
+        i = self.readout_expert - 1
+        interfering = ~self.target_masks[i].view(1, -1, 1, 1)
+        return logits[i].masked_fill(interfering, -1e4)
 
     # -------------------------------------------------------------- loss --
     def loss(self, inputs: Tuple[Tensor], batch_data_samples: SampleList,
