@@ -342,3 +342,27 @@ def test_dense_per_pixel_heads():
     p = ace.expert_probs(logits, masks)
     assert p.shape == (k, n, c, h, w)
     assert torch.allclose(p.sum(2), torch.ones(k, n, h, w))
+
+
+def test_gated_aggregation_keeps_expert1_mass_outside_shared_classes():
+    # T = {2, 3} (targeted by experts 2 and 3 too); expert 1 keeps p1(0),
+    # p1(1); the Eq. 3 average redistributes p1(T) = p1(2) + p1(3) in T.
+    masks = torch.tensor([[1, 1, 1, 1], [0, 0, 1, 1], [0, 0, 0, 1]],
+                         dtype=torch.bool)
+    z = [torch.tensor([[2., 1., 0., -1.]]), torch.tensor([[0., 0., 1., 3.]]),
+         torch.tensor([[0., 0., 0., 2.]])]
+    p1 = torch.softmax(z[0], dim=1)[0]
+    q = torch.softmax(torch.tensor([(0. + 1.) / 2, (-1. + 3. + 2.) / 3]), 0)
+    expected = torch.stack(
+        [p1[0], p1[1], p1[2:].sum() * q[0], p1[2:].sum() * q[1]])
+    out = ace.aggregate_logits(z, masks, mode='gated')
+    torch.testing.assert_close(out.exp()[0], expected)
+    # Dense logits: the same rule at every pixel.
+    dense = [x.view(1, 4, 1, 1).expand(2, 4, 3, 3) for x in z]
+    torch.testing.assert_close(
+        ace.aggregate_logits(dense, masks, mode='gated')[:, :, 1, 2],
+        out.expand(2, 4))
+    # One expert: expert 1's log-probabilities.
+    torch.testing.assert_close(
+        ace.aggregate_logits(z[:1], masks[:1], mode='gated'),
+        z[0].log_softmax(dim=1))

@@ -19,7 +19,7 @@ import torch
 LR_SCHEMES = ('linear', 'sqrt', 'uniform')
 NORM_OVER = ('target', 'all')
 NORM_REDUCE = ('mean', 'sum')
-AGGREGATIONS = ('avg', 'max', 'concat')
+AGGREGATIONS = ('avg', 'max', 'concat', 'gated')
 
 
 def plan_target_masks(class_counts, num_experts: int) -> torch.Tensor:
@@ -201,6 +201,19 @@ def aggregate_logits(expert_logits: Sequence[torch.Tensor],
       :math:`S^c`. The paper's formula uses unscaled logits, so pass
       ``factors=None`` to reproduce it.
 
+    - ``'gated'`` (not in the paper): expert 1 keeps the probability mass it
+      gives to the classes that other experts also target,
+      :math:`T = \bigcup_{i>1} C_i`, and the Eq. 3 average ``o``
+      redistributes that mass inside :math:`T`:
+      :math:`p^c = p_1^c` for :math:`c \notin T` and
+      :math:`p^c = p_1(T)\,\mathrm{softmax}_T(o)^c` for
+      :math:`c \in T`, returned as :math:`\log p`. Experts 2..K are only
+      trained on samples of their own classes, so on a sample of a class
+      outside :math:`T` their logits are unconstrained; here they can only
+      re-rank classes inside :math:`T`, never take mass from expert 1's
+      many-shot classes. It is the detection head's background rule with
+      the classes outside :math:`T` in the role of background.
+
     A class that no expert targets gets 0 (avg, concat) or -inf (max);
     planner masks always cover every class.
 
@@ -209,8 +222,8 @@ def aggregate_logits(expert_logits: Sequence[torch.Tensor],
             ``[N, C]`` or ``[N, C, H, W]``.
         masks (Tensor): ``[K, C]`` bool target masks.
         factors (Tensor, optional): ``[K]`` factors. Defaults to None.
-        mode (str): ``'avg'``, ``'max'`` or ``'concat'``. Defaults to
-            ``'avg'``.
+        mode (str): ``'avg'``, ``'max'``, ``'concat'`` or ``'gated'``.
+            Defaults to ``'avg'``.
         class_dim (int): The class axis of each logit tensor. Defaults to 1.
 
     Returns:
@@ -219,10 +232,23 @@ def aggregate_logits(expert_logits: Sequence[torch.Tensor],
     if mode not in AGGREGATIONS:
         raise ValueError(f'unknown aggregation {mode!r}, valid modes are '
                          f'{list(AGGREGATIONS)}')
-    z, m, _ = _stack_experts(expert_logits, masks, factors, class_dim)
-    if mode == 'avg':
-        m = m.to(z.dtype)
-        return (z * m).sum(dim=0) / m.sum(dim=0).clamp(min=1)
+    z, m, axis = _stack_experts(expert_logits, masks, factors, class_dim)
+    if mode in ('avg', 'gated'):
+        mf = m.to(z.dtype)
+        avg = (z * mf).sum(dim=0) / mf.sum(dim=0).clamp(min=1)
+        if mode == 'avg':
+            return avg
+        # Expert 1's factor is 1, so z[0] is its own logits.
+        log_p1 = z[0].log_softmax(dim=axis - 1)
+        shared = m[1:].any(dim=0)  # T, broadcastable like one expert's
+        if not bool(shared.any()):
+            return log_p1
+        shared = shared.expand_as(log_p1)
+        log_mass = log_p1.masked_fill(~shared, float('-inf')).logsumexp(
+            dim=axis - 1, keepdim=True)
+        log_q = avg.masked_fill(~shared, float('-inf')).log_softmax(
+            dim=axis - 1)
+        return torch.where(shared, log_mass + log_q, log_p1)
     if mode == 'max':
         return z.masked_fill(~m, float('-inf')).amax(dim=0)
     # Owner of c: the expert targeting c with no later expert targeting it.
