@@ -131,6 +131,8 @@ def test_expert_losses_give_zero_gradient_to_shared_parts():
 def test_inference_is_the_eq2_eq3_aggregate():
     torch.manual_seed(0)
     head = ACEFCNHead(num_experts=3, class_counts=COUNTS, **HEAD).eval()
+    assert head.aggregation == 'gated'  # the default, see its docstring
+    head.aggregation = 'avg'
     for expert in head.experts:  # make the experts differ in strength
         expert.conv_seg.scale.data.uniform_(0.5, 2)
     x = (torch.randn(1, 8, 5, 6), )
@@ -142,6 +144,10 @@ def test_inference_is_the_eq2_eq3_aggregate():
         for w, m in zip(weights, head.target_masks)])
     expected = aggregate_logits(logits, head.target_masks, norms / norms[0])
     torch.testing.assert_close(head(x), expected)
+    head.aggregation = 'gated'
+    torch.testing.assert_close(
+        head(x), aggregate_logits(logits, head.target_masks, norms / norms[0],
+                                  mode='gated'))
     shares = head.expert_shares()
     assert shares[0] == 1 and bool((shares[1:] < 1).all())
 
