@@ -125,6 +125,17 @@ def plain_steps(config, options, num_iters):
     return dict(steps=len(sizes), seconds=time.perf_counter() - start)
 
 
+def steady_ratio(run: dict, plain: dict) -> float:
+    """Runner / plain without the first iteration of either.
+
+    The runner's first iteration starts the dataloader workers and touches
+    everything once; the plain loop's warm-up step is untimed likewise.
+    """
+    per_plain_step = plain['seconds'] / plain['steps']
+    return (run['loop_s'] - run['first_iter_s']) / (
+        per_plain_step * (plain['steps'] - 1))
+
+
 def main():
     args = parse_args()
     options = option_args(args.cfg_options)
@@ -139,6 +150,7 @@ def main():
     plain = plain_steps(args.config, args.cfg_options,
                         runs['default']['iters'])
     ratio = runs['default']['loop_s'] / plain['seconds']
+    steady = steady_ratio(runs['default'], plain)
     print(f'\n{args.config}: one epoch, torch threads '
           f'{torch.get_num_threads()}, OMP_NUM_THREADS='
           f'{os.environ.get("OMP_NUM_THREADS", "(unset)")}')
@@ -154,14 +166,19 @@ def main():
     print(f'\nrunner overhead: {ratio:.3f} x the plain steps -> '
           f'{"PASS" if ratio <= args.tolerance else "FAIL"} '
           f'(target <= {args.tolerance})')
+    print(f'steady state (first iteration left out of both): '
+          f'{steady:.3f} x')
     if 'variant' in runs:
+        var = runs['variant']
+        print(f'variant vs plain: {var["loop_s"] / plain["seconds"]:.3f} x '
+              f'(steady state {steady_ratio(var, plain):.3f} x)')
         v = runs['variant']['loop_s'] / runs['default']['loop_s']
         print(f'variant {" ".join(args.variant)}: epoch loop {v:.3f} x the '
               'default one')
     if args.json:
         Path(args.json).write_text(
-            json.dumps(dict(runs=runs, plain=plain, overhead=ratio),
-                       indent=2))
+            json.dumps(dict(runs=runs, plain=plain, overhead=ratio,
+                            steady_overhead=steady), indent=2))
 
 
 if __name__ == '__main__':
