@@ -9,7 +9,6 @@ combined with the Eq. 2/3 aggregate over the foreground classes.
 import copy
 from typing import List, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -21,8 +20,8 @@ from mmdet.registry import MODELS
 
 from ..models.heads.lws_linear import LWSLinear
 from ..models.utils.ace import (NORM_OVER, NORM_REDUCE, ace_losses,
-                                aggregate_logits, expert_shares,
-                                plan_target_masks, rescale_factors)
+                                aggregate_logits, rescale_factors)
+from ..models.utils.expert_counts import ExpertCountsMixin
 from ..models.utils.checks import (check_bool, check_choice, check_int,
                                    check_number)
 
@@ -78,7 +77,7 @@ class DetExpert(BaseModule):
 
 
 @MODELS.register_module()
-class ACEConvFCBBoxHead(ConvFCBBoxHead):
+class ACEConvFCBBoxHead(ExpertCountsMixin, ConvFCBBoxHead):
     r"""ACE version of mmdet's ``ConvFCBBoxHead`` (drop-in, any arrangement).
 
     .. code-block:: none
@@ -177,6 +176,8 @@ class ACEConvFCBBoxHead(ConvFCBBoxHead):
         **kwargs: ``ConvFCBBoxHead`` / ``BBoxHead`` arguments.
     """
 
+    counts_key = 'model.roi_head.bbox_head.num_classes'
+
     def __init__(self,
                  *args,
                  num_experts: int = 3,
@@ -245,62 +246,7 @@ class ACEConvFCBBoxHead(ConvFCBBoxHead):
                         m.reset_parameters()
                 self.experts.append(expert)
 
-        # Zeros mean "unset"; load_state_dict copies real values in.
-        self.register_buffer('class_counts', torch.zeros(self.num_classes))
-        masks = torch.zeros(num_experts, self.num_classes, dtype=torch.bool)
-        if num_experts == 1:
-            masks[:] = True  # a single expert targets every class
-        self.register_buffer('target_masks', masks)
-        self._counts_set = False
-        if class_counts is not None and not (isinstance(class_counts, str)
-                                             and class_counts == 'auto'):
-            self.set_class_counts(class_counts)
-
-    # ------------------------------------------------------------ counts
-    def set_class_counts(self, counts) -> None:
-        """Store the foreground training counts and plan the target masks.
-
-        Args:
-            counts (Sequence[int] | ndarray | Tensor | dict): ``num_classes``
-                counts (no background), or a dataset / dataset config resolved
-                by :func:`mmace.datasets.class_counts.resolve_class_counts`.
-        """
-        if not isinstance(counts, (torch.Tensor, np.ndarray, list, tuple)):
-            from mmace.datasets.class_counts import resolve_class_counts
-            counts = resolve_class_counts(counts)
-        counts = torch.as_tensor(counts).flatten()
-        if counts.numel() != self.num_classes:
-            raise ValueError(
-                f'class_counts has {counts.numel()} classes (the training '
-                "set's, with class_counts='auto') but the bbox head has "
-                f'num_classes={self.num_classes} (roi_head.bbox_head.'
-                'num_classes, foreground classes only); make them equal')
-        if bool((counts < 0).any()) or not bool(counts.sum() > 0):
-            raise ValueError('class_counts must be non-negative with at '
-                             'least one instance')
-        self.class_counts.copy_(counts)
-        self.target_masks.copy_(plan_target_masks(counts, self.num_experts))
-        self._counts_set = True
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        self._counts_set = bool(self.class_counts.sum() > 0)
-
-    def _check_counts(self) -> None:
-        if self.num_experts > 1 and not self._counts_set:
-            raise RuntimeError(
-                f'{type(self).__name__} class counts were never provided, so '
-                'the experts have no target classes. Train with '
-                "runner_type='LongTailRunner' (fills class_counts='auto' "
-                'from the training set), pass class_counts to the head, or '
-                'load a checkpoint of a trained ACE model.')
-
-    def expert_shares(self) -> Tensor:
-        """``[K]`` share of foreground training instances of each expert."""
-        if not self._counts_set:
-            raise RuntimeError('expert_shares() needs the class counts '
-                               '(set_class_counts or a checkpoint)')
-        return expert_shares(self.class_counts, self.target_masks)
+        self.init_class_counts(class_counts)
 
     # ----------------------------------------------------------- forward
     def forward(self, x: Tensor) -> tuple:

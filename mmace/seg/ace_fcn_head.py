@@ -2,7 +2,6 @@
 import copy
 from typing import List, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -16,8 +15,8 @@ from mmseg.utils import ConfigType, SampleList
 from torch import Tensor
 
 from ..models.utils.ace import (AGGREGATIONS, NORM_OVER, NORM_REDUCE,
-                                ace_losses, aggregate_logits, expert_shares,
-                                plan_target_masks, rescale_factors)
+                                ace_losses, aggregate_logits, rescale_factors)
+from ..models.utils.expert_counts import ExpertCountsMixin
 from ..models.utils.checks import (check_bool, check_choice, check_int,
                                    check_number)
 
@@ -117,7 +116,7 @@ def _fresh_copy(block: nn.Module) -> nn.Module:
 
 
 @MODELS.register_module()
-class ACEFCNHead(FCNHead):
+class ACEFCNHead(ExpertCountsMixin, FCNHead):
     """ACE (Cai et al., ICCV'21) version of mmseg's ``FCNHead``.
 
     **Experts.** Expert 1 *is* the stock ``FCNHead`` (same module names:
@@ -220,6 +219,8 @@ class ACEFCNHead(FCNHead):
             ``num_classes`` (no single-channel sigmoid mode).
     """
 
+    counts_key = 'model.decode_head.num_classes'
+
     def __init__(self,
                  num_experts: int = 3,
                  class_counts: Union[Sequence[int], torch.Tensor, dict, str,
@@ -286,59 +287,7 @@ class ACEFCNHead(FCNHead):
                       self.channels, num_classes, self.dropout_ratio,
                       scale_bias) for _ in range(num_experts - 1))
 
-        # Zeros mean "unset"; load_state_dict copies real values in.
-        self.register_buffer('class_counts', torch.zeros(num_classes))
-        self.register_buffer(
-            'target_masks',
-            torch.zeros(num_experts, num_classes, dtype=torch.bool))
-        self._counts_set = False
-        if class_counts is not None and not (isinstance(class_counts, str)
-                                             and class_counts == 'auto'):
-            self.set_class_counts(class_counts)
-
-    # ------------------------------------------------------------ counts --
-    def set_class_counts(self, counts) -> None:
-        """Store the training pixels per class and plan the target masks.
-
-        Args:
-            counts (Sequence[int] | ndarray | Tensor | dict): The counts, or
-                a dataset / dataset config resolved by
-                :func:`mmace.datasets.class_counts.resolve_class_counts`.
-        """
-        if not isinstance(counts, (torch.Tensor, np.ndarray, list, tuple)):
-            from mmace.datasets.class_counts import resolve_class_counts
-            counts = resolve_class_counts(counts)
-        counts = torch.as_tensor(counts, dtype=torch.float64).flatten()
-        if counts.numel() != self.num_classes:
-            raise ValueError(
-                f'class_counts has {counts.numel()} classes (the training '
-                'set\'s, with class_counts=\'auto\') but the decode head has '
-                f'num_classes={self.num_classes}; make them equal')
-        if bool((counts < 0).any()) or not bool(counts.sum() > 0):
-            raise ValueError('class_counts must be non-negative with at '
-                             'least one pixel')
-        masks = plan_target_masks(counts, self.num_experts)
-        self.class_counts.copy_(counts)
-        self.target_masks.copy_(masks)
-        self._counts_set = True
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        self._counts_set = bool(self.class_counts.sum() > 0)
-
-    def _check_counts(self) -> None:
-        if not self._counts_set:
-            raise RuntimeError(
-                'ACEFCNHead class counts were never provided, so the experts '
-                'have no target classes. Train with '
-                "runner_type='LongTailRunner' (fills class_counts='auto' "
-                'from the training set), pass class_counts to the head, or '
-                'load a checkpoint of a trained ACE model.')
-
-    def expert_shares(self) -> Tensor:
-        """``[K]`` share of training pixels in each expert's targets."""
-        self._check_counts()
-        return expert_shares(self.class_counts, self.target_masks)
+        self.init_class_counts(class_counts)
 
     # ----------------------------------------------------------- forward --
     def _last_block(self) -> Optional[nn.Module]:

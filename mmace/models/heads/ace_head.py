@@ -1,6 +1,5 @@
 from typing import List, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
@@ -10,8 +9,8 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from ..utils.ace import (AGGREGATIONS, NORM_OVER, NORM_REDUCE, ace_losses,
-                         aggregate_logits, expert_probs, expert_shares,
-                         plan_target_masks, rescale_factors)
+                         aggregate_logits, expert_probs, rescale_factors)
+from ..utils.expert_counts import ExpertCountsMixin
 from ..utils.checks import check_bool, check_choice, check_int, check_number
 from .lws_linear import LWSLinear
 
@@ -19,7 +18,7 @@ RESCALE_POWERS = {'squared': 2, 'plain': 1, None: 0}
 
 
 @MODELS.register_module()
-class ACEHead(ClsHead):
+class ACEHead(ExpertCountsMixin, ClsHead):
     """ACE head: K expert classifiers, their losses and their aggregation.
 
     Ally Complementary Experts (Cai et al., ICCV'21). The head takes the K
@@ -173,59 +172,7 @@ class ACEHead(ClsHead):
             LWSLinear(in_channels, num_classes, scale_bias=scale_bias)
             for _ in range(num_experts))
         # Zeros mean "unset"; load_state_dict copies real values in.
-        self.register_buffer('class_counts', torch.zeros(num_classes))
-        self.register_buffer(
-            'target_masks',
-            torch.zeros(num_experts, num_classes, dtype=torch.bool))
-        # A Python flag, so that the hot path never syncs with the device.
-        self._counts_set = False
-        if class_counts is not None and not (isinstance(class_counts, str)
-                                             and class_counts == 'auto'):
-            self.set_class_counts(class_counts)
-
-    def set_class_counts(self, counts) -> None:
-        """Store the training class counts and plan the target masks.
-
-        Args:
-            counts (Sequence[int] | ndarray | Tensor | dict): The counts, or
-                a dataset / dataset config resolved by
-                :func:`mmace.datasets.class_counts.resolve_class_counts`.
-        """
-        if not isinstance(counts, (torch.Tensor, np.ndarray, list, tuple)):
-            # Lazy: keeps the head importable without the datasets package.
-            from mmace.datasets.class_counts import resolve_class_counts
-            counts = resolve_class_counts(counts)
-        counts = torch.as_tensor(counts).flatten()
-        if counts.numel() != self.num_classes:
-            raise ValueError(
-                f'class_counts has {counts.numel()} classes (the training '
-                'set\'s, with class_counts=\'auto\') but the head has '
-                f'model.head.num_classes={self.num_classes}; make them equal')
-        if bool((counts < 0).any()) or not bool(counts.sum() > 0):
-            raise ValueError('class_counts must be non-negative with at '
-                             'least one sample')
-        masks = plan_target_masks(counts, self.num_experts)
-        self.class_counts.copy_(counts)
-        self.target_masks.copy_(masks)
-        self._counts_set = True
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        self._counts_set = bool(self.class_counts.sum() > 0)
-
-    def _check_counts(self) -> None:
-        if not self._counts_set:
-            raise RuntimeError(
-                'ACEHead class counts were never provided, so the experts '
-                'have no target classes. Train with '
-                "runner_type='LongTailRunner' (fills class_counts='auto' "
-                'from the training set), pass class_counts to the head, or '
-                'load a checkpoint of a trained ACE model.')
-
-    def expert_shares(self) -> torch.Tensor:
-        """``[K]`` fraction of training samples of each expert (Eq. 7)."""
-        self._check_counts()
-        return expert_shares(self.class_counts, self.target_masks)
+        self.init_class_counts(class_counts)
 
     def pre_logits(self, feats: Tuple[torch.Tensor]) -> Tuple[torch.Tensor]:
         """The K pooled expert features (one per backbone expert)."""
