@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from mmengine.registry import DefaultScope
 
 REPO = Path(__file__).resolve().parents[1]
 # ../shared beside the checkout (read-only in CI); MMACE_SHARED overrides.
@@ -40,3 +41,17 @@ def user_dir(tmp_path):
 
 
 PYTHON = sys.executable
+
+
+@pytest.fixture(autouse=True)
+def isolated_default_scope():
+    """Each test starts with the default scopes the session started with.
+
+    mmengine's current default scope is global: a Runner built by one test
+    (``default_scope='mmdet'``) would otherwise make the next test's
+    ``MODELS.build`` look in mmdet's registry instead of mmpretrain's.
+    """
+    before = list(DefaultScope._instance_dict.items())
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(before)

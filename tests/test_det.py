@@ -45,7 +45,8 @@ def small_head(type='ACEShared2FCBBoxHead', **kwargs):
     cfg = dict(type=type, in_channels=4, fc_out_channels=16, roi_feat_size=3,
                num_classes=C)
     cfg.update(kwargs)
-    head = MODELS.build(cfg)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        head = MODELS.build(cfg)
     head.init_weights()
     return head
 
@@ -259,9 +260,10 @@ def test_long_tail_coco_metric_groups_per_class_ap(tmp_path):
     # Made-up training counts: class i has i instances, so with thresholds
     # (10, 100): rare 0..10, common 11..79, no frequent class.
     counts = list(range(len(classes)))
-    metric = METRICS.build(dict(
-        type='LongTailCocoMetric', ann_file=str(ann_file),
-        class_counts=counts, group_thrs=(10, 100)))
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        metric = METRICS.build(dict(
+            type='LongTailCocoMetric', ann_file=str(ann_file),
+            class_counts=counts, group_thrs=(10, 100)))
     metric.dataset_meta = dict(classes=classes)
     # Predict every non-crowd GT box exactly, except class 12's (common).
     by_img = {}
@@ -296,7 +298,8 @@ def test_long_tail_coco_metric_groups_per_class_ap(tmp_path):
 
 
 def test_long_tail_coco_metric_needs_counts():
-    metric = METRICS.build(dict(type='LongTailCocoMetric'))
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        metric = METRICS.build(dict(type='LongTailCocoMetric'))
     metric.dataset_meta = dict(classes=('a', 'b'))
     with pytest.raises(ValueError, match="'auto' was never filled|never "
                        'filled'):

@@ -61,8 +61,9 @@ def assert_same(r, metrics, prefix='accuracy/'):
 def test_readouts_cover_every_variant_and_expert(trained):
     _, _, readouts, stdout = trained
     names = [r['name'] for r in readouts['readouts']]
-    # 3 aggregations x 7 rescale readings, then the 3 experts alone.
-    assert len(names) == 3 * 7 + 3
+    # 4 aggregations (avg, max, concat, gated) x 7 rescale readings, then
+    # the 3 experts alone.
+    assert len(names) == 4 * 7 + 3
     assert sum('(config)' in n for n in names) == 1
     assert row(readouts, 'avg, plain norm, sum over target rows')[
         'name'].endswith('(config)')
