@@ -14,7 +14,12 @@ default_hooks = dict(
     # (switch off: default_hooks.non_finite_loss=None).
     non_finite_loss=dict(type='NonFiniteLossHook'),
     # Random states in checkpoints: a resumed run replays the augmentation.
-    rng_state=dict(type='RNGStateHook'))
+    rng_state=dict(type='RNGStateHook'),
+    # NHWC activations on CPU: train steps 1.32x, inference 1.27x faster
+    # (ResNet-32 ACE, 2 threads; README "Speed"). Parameters, checkpoints and
+    # DDP are unchanged; default_hooks.channels_last=None runs NCHW, as the
+    # README's CIFAR results were trained. devices=('cpu', 'cuda') for GPUs.
+    channels_last=dict(type='ChannelsLastHook'))
 
 # Scalars go to <work_dir>/<timestamp>/vis_data/scalars.json. TensorBoard too
 # (every logged metric, e.g. accuracy/many, accuracy/expert2_few):

@@ -70,6 +70,12 @@ def build_model(cfg: Config, checkpoint: str) -> torch.nn.Module:
     load_checkpoint(model, checkpoint, map_location='cpu', strict=True,
                     revise_keys=[(r'^module\.', '')])
     model.head._check_counts()
+    # The layout tools/test.py runs in (ChannelsLastHook of default_hooks),
+    # so that the read-outs match it to the last bit.
+    layout = (cfg.get('default_hooks') or {}).get('channels_last')
+    if layout is not None:
+        from mmpretrain.registry import HOOKS
+        HOOKS.build(layout).convert(model)
     return model.eval()
 
 
