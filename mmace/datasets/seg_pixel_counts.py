@@ -18,9 +18,7 @@ import os
 import os.path as osp
 from typing import Optional
 
-import mmcv
 import numpy as np
-from mmengine.fileio import get
 from mmengine.logging import print_log
 
 from ..utils.errors import BadImageError
@@ -57,36 +55,28 @@ def _cache_key(dataset, paths) -> str:
 def read_label_map(path: str, reduce_zero_label: bool = False,
                    label_map: Optional[dict] = None,
                    backend_args: Optional[dict] = None) -> np.ndarray:
-    """Read one label map as mmseg's ``LoadAnnotations`` does.
+    """Read one label map with mmseg's own ``LoadAnnotations``.
+
+    So ``reduce_zero_label`` and ``label_map`` act exactly as in training.
 
     Raises:
         BadImageError: The file is missing, empty or not an image; the
             message names it.
     """
+    from mmseg.datasets.transforms import LoadAnnotations
+    results = dict(seg_map_path=path, reduce_zero_label=reduce_zero_label,
+                   label_map=label_map, seg_fields=[])
     try:
-        data = get(path, backend_args=backend_args)
-        seg = mmcv.imfrombytes(data, flag='unchanged', backend='pillow')
+        seg = LoadAnnotations(backend_args=backend_args)(results)[
+            'gt_seg_map']
     except Exception as e:  # missing file, truncated PNG, ...
         raise BadImageError(
             f'cannot read segmentation label map {path}: '
             f'{type(e).__name__}: {e}') from None
-    if seg is None or seg.size == 0:
-        raise BadImageError(f'cannot read segmentation label map {path}: '
-                            'empty or not an image')
-    seg = seg.squeeze().astype(np.uint8)
     if seg.ndim != 2:
         raise BadImageError(
             f'segmentation label map {path} has shape {seg.shape}; a label '
             'map has one channel of class indices')
-    if reduce_zero_label:
-        seg = seg.copy()
-        seg[seg == 0] = 255
-        seg = seg - 1
-        seg[seg == 254] = 255
-    if label_map:
-        orig = seg.copy()
-        for old_id, new_id in label_map.items():
-            seg[orig == old_id] = new_id
     return seg
 
 

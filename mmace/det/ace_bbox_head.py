@@ -19,13 +19,11 @@ from mmdet.models.roi_heads.bbox_heads import ConvFCBBoxHead
 from mmdet.registry import MODELS
 
 from ..models.heads.lws_linear import LWSLinear
-from ..models.utils.ace import (NORM_OVER, NORM_REDUCE, ace_losses,
-                                aggregate_logits, rescale_factors)
+from ..models.utils.ace import (NORM_OVER, NORM_REDUCE, RESCALE_POWERS,
+                                ace_losses, aggregate_logits, rescale_factors)
 from ..models.utils.expert_counts import ExpertCountsMixin
 from ..models.utils.checks import (check_bool, check_choice, check_int,
                                    check_number)
-
-RESCALE_POWERS = {'squared': 2, 'plain': 1, None: 0}
 
 
 class DetExpert(BaseModule):

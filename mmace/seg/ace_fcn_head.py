@@ -15,12 +15,12 @@ from mmseg.utils import ConfigType, SampleList
 from torch import Tensor
 
 from ..models.utils.ace import (AGGREGATIONS, NORM_OVER, NORM_REDUCE,
-                                ace_losses, aggregate_logits, rescale_factors)
+                                RESCALE_POWERS, ace_losses, aggregate_logits,
+                                rescale_factors)
 from ..models.utils.expert_counts import ExpertCountsMixin
 from ..models.utils.checks import (check_bool, check_choice, check_int,
                                    check_number)
 
-RESCALE_POWERS = {'squared': 2, 'plain': 1, None: 0}
 EXPERT1_LOSSES = ('decode', 'ace')
 
 

@@ -100,10 +100,8 @@ def plain_steps(config, options, num_iters):
     model.init_weights()
     optim = build_optim_wrapper(model, cfg.optim_wrapper)
     # The runner's model layout (ChannelsLastHook in default_hooks).
-    layout = (cfg.get('default_hooks') or {}).get('channels_last')
-    if layout is not None:
-        from mmpretrain.registry import HOOKS
-        HOOKS.build(layout).convert(model)
+    from mmace.engine.hooks.channels_last_hook import apply_config_layout
+    apply_config_layout(cfg, model)
     batch = cfg.train_dataloader.batch_size
     total = sum(counts)
     sizes = [batch] * (total // batch) + ([total % batch]

@@ -23,9 +23,10 @@ from mmengine.runner import Runner, load_checkpoint
 
 import mmace  # noqa: F401  (registers mmace; checkpoints load safely)
 from mmace.evaluation import LongTailAccuracy
-from mmace.models.heads.ace_head import RESCALE_POWERS
-from mmace.models.utils.ace import (AGGREGATIONS, aggregate_logits,
-                                    expert_probs, rescale_factors)
+from mmace.engine.hooks.channels_last_hook import apply_config_layout
+from mmace.models.utils.ace import (AGGREGATIONS, RESCALE_POWERS,
+                                    aggregate_logits, expert_probs,
+                                    rescale_factors)
 from mmpretrain.registry import MODELS
 
 #: (rescale, norm_over, norm_reduce) readings of Eq. 2. With
@@ -70,12 +71,8 @@ def build_model(cfg: Config, checkpoint: str) -> torch.nn.Module:
     load_checkpoint(model, checkpoint, map_location='cpu', strict=True,
                     revise_keys=[(r'^module\.', '')])
     model.head._check_counts()
-    # The layout tools/test.py runs in (ChannelsLastHook of default_hooks),
-    # so that the read-outs match it to the last bit.
-    layout = (cfg.get('default_hooks') or {}).get('channels_last')
-    if layout is not None:
-        from mmpretrain.registry import HOOKS
-        HOOKS.build(layout).convert(model)
+    # The layout tools/test.py runs in, so the read-outs match it exactly.
+    apply_config_layout(cfg, model)
     return model.eval()
 
 

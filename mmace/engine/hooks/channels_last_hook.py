@@ -104,3 +104,20 @@ class ChannelsLastHook(Hook):
                 f'{param.device.type} runs in channels_last',
                 logger='current')
         return True
+
+
+def apply_config_layout(cfg, model: nn.Module) -> bool:
+    """Give ``model`` the layout a runner of ``cfg`` would give it.
+
+    For tools that build a config's model without a runner (read-outs,
+    benchmarks) and must compute exactly what ``tools/train.py`` /
+    ``tools/test.py`` compute: runs ``default_hooks.channels_last``'s
+    :meth:`ChannelsLastHook.convert` if the config has that hook.
+
+    Returns:
+        bool: Whether the model now runs channels_last.
+    """
+    layout = (cfg.get('default_hooks') or {}).get('channels_last')
+    if layout is None:
+        return False
+    return HOOKS.build(layout).convert(model)

@@ -8,13 +8,12 @@ from mmpretrain.models.heads import ClsHead
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from ..utils.ace import (AGGREGATIONS, NORM_OVER, NORM_REDUCE, ace_losses,
-                         aggregate_logits, expert_probs, rescale_factors)
-from ..utils.expert_counts import ExpertCountsMixin
+from ..utils.ace import (AGGREGATIONS, NORM_OVER, NORM_REDUCE, RESCALE_POWERS,
+                         ace_losses, aggregate_logits, expert_probs,
+                         rescale_factors)
 from ..utils.checks import check_bool, check_choice, check_int, check_number
+from ..utils.expert_counts import ExpertCountsMixin
 from .lws_linear import LWSLinear
-
-RESCALE_POWERS = {'squared': 2, 'plain': 1, None: 0}
 
 
 @MODELS.register_module()

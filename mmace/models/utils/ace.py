@@ -20,6 +20,8 @@ LR_SCHEMES = ('linear', 'sqrt', 'uniform')
 NORM_OVER = ('target', 'all')
 NORM_REDUCE = ('mean', 'sum')
 AGGREGATIONS = ('avg', 'max', 'concat', 'gated')
+#: A head's ``rescale`` option -> the ``power`` of :func:`rescale_factors`.
+RESCALE_POWERS = {'squared': 2, 'plain': 1, None: 0}
 
 
 def plan_target_masks(class_counts, num_experts: int) -> torch.Tensor:
