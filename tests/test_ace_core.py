@@ -56,6 +56,46 @@ def test_planner_c100(num_experts, starts):
     assert targets_of(masks) == [list(range(s, 100)) for s in starts]
 
 
+def cifar_lt_counts(num_classes, imb_factor):
+    """Cao et al.'s CIFAR-LT profile: n_i = n_max * (1/imb)^(i / (C-1))."""
+    n_max = 50000 // num_classes
+    return [int(n_max * (1 / imb_factor)**(i / (num_classes - 1)))
+            for i in range(num_classes)]
+
+
+@pytest.mark.parametrize('num_classes, imb, thresholds, starts', [
+    # The released configs: CIFAR-100-LT-100 [0.3, 0.03] -> 25 and 68
+    # (Eq. 1 gives 33 and 66), CIFAR-10-LT-100 [0.3, 0.05] -> 2 and 5,
+    # CIFAR-100-LT-50 [0.4, 0.1] -> 22 and 53.
+    (100, 100, [0.3, 0.03], [0, 25, 68]),
+    (10, 100, [0.3, 0.05], [0, 2, 5]),
+    (100, 50, [0.4, 0.1], [0, 22, 53]),
+])
+def test_share_planner_on_cifar_lt(num_classes, imb, thresholds, starts):
+    counts = cifar_lt_counts(num_classes, imb)
+    masks = ace.plan_target_masks(counts, 3, 'share', thresholds)
+    assert targets_of(masks) == [list(range(s, num_classes)) for s in starts]
+
+
+def test_share_planner_by_hand():
+    # Counts 6, 3, 1: shares of ranks j.. are 1, 0.4, 0.1. Threshold 0.3:
+    # the last rank above it is 1 (0.4 > 0.3 >= 0.1).
+    assert targets_of(ace.plan_target_masks([6, 3, 1], 2, 'share',
+                                            [0.3])) == [[0, 1, 2], [1, 2]]
+    # 0.4 itself is not above 0.4: the expert starts at rank 0 -> refused.
+    with pytest.raises(ValueError, match='no classes of its own'):
+        ace.plan_target_masks([6, 3, 1], 2, 'share', [0.4])
+    # Ranks follow the counts, not the class indices.
+    assert targets_of(ace.plan_target_masks([1, 6, 3], 2, 'share',
+                                            [0.3])) == [[0, 1, 2], [0, 2]]
+    with pytest.raises(ValueError, match='num_experts - 1 = 2'):
+        ace.plan_target_masks([6, 3, 1], 3, 'share', [0.3])
+    with pytest.raises(ValueError, match='strictly decreasing'):
+        ace.plan_target_masks([6, 3, 1, 1], 3, 'share', [0.1, 0.3])
+    with pytest.raises(ValueError, match="'classes', 'share'"):
+        ace.plan_target_masks([6, 3, 1], 2, 'quantile')
+
+
 def test_planner_uses_counts_not_index_order():
     # Rank by count: c2(9) c8(8) c5(7) | c0(5) c9(4) c1(3) | c6 c7 (2, 2)
     # c3 c4 (1, 1); ties keep index order.
@@ -147,6 +187,21 @@ def test_rescale_factors_per_class_mean():
     assert torch.allclose(
         ace.rescale_factors(same, MASKS2, power=2, reduce='sum'),
         torch.tensor([1.0, 3 / 4]))
+
+
+def test_rescale_factors_inverse_is_the_released_code_reading():
+    # The released valid_model: mean plain row norm of expert 1 (all rows)
+    # over that of expert 2 on its target rows. Plain row norms: expert 1
+    # [1, 1, sqrt2] -> (2 + sqrt2) / 3, expert 2 rows 1, 2 [sqrt2, 2] ->
+    # (sqrt2 + 2) / 2: factor ((2 + sqrt2) / 3) / ((2 + sqrt2) / 2) = 2/3.
+    f = ace.rescale_factors(W, MASKS2, power=1, reduce='mean', inverse=True)
+    assert torch.allclose(f, torch.tensor([1.0, 2 / 3]))
+    # The reciprocal of the printed direction, for every reading.
+    for power, reduce in ((1, 'sum'), (2, 'sum'), (2, 'mean')):
+        direct = ace.rescale_factors(W, MASKS2, power=power, reduce=reduce)
+        inverse = ace.rescale_factors(W, MASKS2, power=power, reduce=reduce,
+                                      inverse=True)
+        assert torch.allclose(inverse, 1 / direct)
 
 
 def test_rescale_factors_edge_cases():
@@ -243,6 +298,36 @@ def test_ace_losses_hard_by_hand():
                           MASKS2)
     for key in ('cls', 'com', 'size'):
         assert torch.allclose(soft[key], out[key])
+
+
+def test_complement_norm_form_by_hand():
+    # The released ResCELoss term: ||Z_2[B_2, IC_2]||_F / |IC_2| with
+    # B_2 = samples {1, 2} and IC_2 = {class 0}: sqrt(1^2 + 2^2) / 1.
+    z1, z2 = _logits()
+    labels = torch.tensor([0, 1, 2])
+    out = ace.ace_losses([z1, z2], labels, MASKS2, complement_form='norm')
+    assert torch.allclose(out['com'], torch.tensor([0., math.sqrt(5)]))
+    # The classification term is the same as with the printed form.
+    printed = ace.ace_losses([z1, z2], labels, MASKS2)
+    assert torch.allclose(out['cls'], printed['cls'])
+    # Two interfering classes divide by 2: expert 2 of 3 targets class 2
+    # only; its sub-batch is sample 2 with interfering logits [2, 0].
+    masks = torch.tensor([[True, True, True], [False, False, True]])
+    out = ace.ace_losses([z1, z2], labels, masks, complement_form='norm')
+    assert torch.allclose(out['com'], torch.tensor([0., 2 / 2]))
+    out['com'].sum().backward()
+    assert torch.isfinite(z2.grad).all()
+    with pytest.raises(ValueError, match="'squared', 'norm'"):
+        ace.ace_losses([z1, z2], labels, MASKS2, complement_form='frob')
+
+
+def test_complement_norm_form_empty_sub_batch_is_zero_with_finite_grads():
+    z1, z2 = _logits()
+    out = ace.ace_losses([z1, z2], torch.tensor([0, 0, 0]), MASKS2,
+                         complement_form='norm')
+    assert torch.equal(out['com'], torch.zeros(2))
+    (out['cls'].sum() + out['com'].sum()).backward()
+    assert torch.isfinite(z2.grad).all()
 
 
 def test_split_specific_by_hand():

@@ -359,3 +359,36 @@ def test_mmdet_runner_trains_ace_faster_rcnn_from_a_config(tmp_path):
         assert (b[:, 0] >= 0).all() and (b[:, 1] >= 0).all()
         assert (b[:, 2] <= w).all() and (b[:, 3] <= h).all()
         assert (pred.labels < 80).all()
+
+
+def test_released_code_options_in_the_bbox_head():
+    """planner / share_thresholds, complement_form, rescale_inverse and
+    norm_weight mean what they mean in ACEHead."""
+    from mmace.models.utils.ace import rescale_factors
+    options = dict(planner='share', share_thresholds=[0.3, 0.1],
+                   rescale_inverse=True, norm_weight='raw',
+                   norm_reduce='mean')
+    torch.manual_seed(0)
+    head = small_head(num_experts=3, class_counts=COUNTS, **options)
+    # Counts 50, 20, 10, 5, 1: shares of ranks j.. are 1, .42, .19, .07,
+    # .01; the last ranks above 0.3 and 0.1 are 1 and 2.
+    assert head.target_masks.sum(dim=1).tolist() == [5, 4, 3]
+    with torch.no_grad():
+        head.experts[0].fc_cls.scale.mul_(3)  # 'raw' ignores the LWS scale
+    raw = torch.stack([head.fc_cls.weight[:C]] +
+                      [e.fc_cls.weight for e in head.experts])
+    assert torch.allclose(
+        head.rescale_factors(),
+        rescale_factors(raw, head.target_masks, 1, 'target', 'mean', True))
+    losses = {}
+    for form in ('squared', 'norm'):
+        torch.manual_seed(0)
+        h = small_head(num_experts=3, class_counts=COUNTS,
+                       complement_form=form)
+        h.train()
+        cls_score, bbox_pred = h(torch.randn(12, 4, 3, 3))
+        losses[form] = h.loss(cls_score, bbox_pred, None, *targets())
+    assert torch.allclose(losses['norm']['loss_cls_e2'],
+                          losses['squared']['loss_cls_e2'])
+    assert not torch.allclose(losses['norm']['loss_com_e2'],
+                              losses['squared']['loss_com_e2'])

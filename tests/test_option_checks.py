@@ -27,6 +27,17 @@ R32 = dict(type='CIFARResNet', depth=32)
     (dict(scale_bias='yes'), TypeError, r"scale_bias='yes' must be True"),
     (dict(split_specific=1), TypeError, r'split_specific=1'),
     (dict(loss_weight='1'), TypeError, r"loss_weight='1' must be a number"),
+    (dict(complement_form='frobenius'), ValueError,
+     r"unknown complement_form 'frobenius'"),
+    (dict(planner='shares'), ValueError, r"unknown planner 'shares'"),
+    (dict(planner='share'), TypeError,
+     r"planner='share' needs share_thresholds"),
+    (dict(planner='share', share_thresholds=[0.05, 0.3]), ValueError,
+     r'share_thresholds=\[0.05, 0.3\] must be strictly decreasing'),
+    (dict(share_thresholds=[0.3, 0.05]), ValueError,
+     r"share_thresholds=\[0.3, 0.05\] is only used with planner='share'"),
+    (dict(rescale_inverse=1), TypeError, r'rescale_inverse=1'),
+    (dict(norm_weight='lws'), ValueError, r"unknown norm_weight 'lws'"),
 ])
 def test_head_option_types(kwargs, error, match):
     args = dict(num_classes=10, in_channels=8, class_counts=None)

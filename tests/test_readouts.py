@@ -61,9 +61,9 @@ def assert_same(r, metrics, prefix='accuracy/'):
 def test_readouts_cover_every_variant_and_expert(trained):
     _, _, readouts, stdout = trained
     names = [r['name'] for r in readouts['readouts']]
-    # 4 aggregations (avg, max, concat, gated) x 7 rescale readings, then
-    # the 3 experts alone.
-    assert len(names) == 4 * 7 + 3
+    # 4 aggregations (avg, max, concat, gated) x 9 rescale readings (2 of
+    # them the released code's inverse direction), then the 3 experts alone.
+    assert len(names) == 4 * 9 + 3
     assert sum('(config)' in n for n in names) == 1
     assert row(readouts, 'avg, plain norm, sum over target rows')[
         'name'].endswith('(config)')
@@ -89,6 +89,7 @@ def test_default_readout_and_experts_match_test_py(trained):
 
 @pytest.mark.parametrize('name', [
     'avg, squared norm, sum over target rows',
+    'avg, plain norm, mean over target rows, inverse, raw weights',
     'concat, no rescale',
 ])
 def test_other_readouts_match_test_py_with_their_cfg_options(trained, name):

@@ -271,3 +271,36 @@ def test_mmseg_training_loop_on_camvid(tmp_path, monkeypatch):
         pred = sample.pred_sem_seg.data
         assert pred.shape == (1, h, w)
         assert int(pred.min()) >= 0 and int(pred.max()) < 11
+
+
+def test_released_code_options_in_the_fcn_head():
+    """The options ACEHead shares mean the same in the seg head."""
+    from mmace.models.utils.ace import ace_losses, rescale_factors
+    from mmseg.models.utils import resize
+    torch.manual_seed(0)
+    head = ACEFCNHead(num_experts=3, class_counts=COUNTS, planner='share',
+                      share_thresholds=[0.3, 0.05], complement_form='norm',
+                      rescale_inverse=True, norm_weight='raw',
+                      norm_reduce='mean', expert1_loss='ace', **HEAD)
+    head.init_weights()
+    # Counts 500, 300, 100, 60, 20, 5 (985): shares of ranks j.. are 1,
+    # .49, .19, .09, .03, .005; the last ranks above 0.3 / 0.05 are 1 / 3.
+    assert head.target_masks.sum(dim=1).tolist() == [6, 5, 3]
+    with torch.no_grad():
+        head.experts[1].conv_seg.scale.mul_(3)
+    raw = torch.stack([head.conv_seg.weight] +
+                      [e.conv_seg.weight for e in head.experts])
+    assert torch.allclose(
+        head.rescale_factors(),
+        rescale_factors(raw, head.target_masks, 1, 'target', 'mean', True))
+    # The per-pixel complement term is the norm form.
+    head.eval()  # no dropout: loss and expert_logits see the same logits
+    inputs = (torch.randn(2, 8, 5, 6), )
+    samples = _samples()
+    losses = head.loss(inputs, samples, None)
+    label = torch.stack([s.gt_sem_seg.data for s in samples]).squeeze(1)
+    up = resize(head.expert_logits(inputs)[1], size=label.shape[1:],
+                mode='bilinear', align_corners=head.align_corners)
+    ref = ace_losses([up], label, head.target_masks[1:2],
+                     ignore_index=head.ignore_index, complement_form='norm')
+    assert torch.allclose(losses['loss_com_e2'], ref['com'][0], rtol=1e-4)

@@ -19,11 +19,9 @@ from mmdet.models.roi_heads.bbox_heads import ConvFCBBoxHead
 from mmdet.registry import MODELS
 
 from ..models.heads.lws_linear import LWSLinear
-from ..models.utils.ace import (NORM_OVER, NORM_REDUCE, RESCALE_POWERS,
-                                ace_losses, aggregate_logits, rescale_factors)
+from ..models.utils.ace import ace_losses, aggregate_logits
 from ..models.utils.expert_counts import ExpertCountsMixin
-from ..models.utils.checks import (check_bool, check_choice, check_int,
-                                   check_number)
+from ..models.utils.checks import check_bool, check_int, check_number
 
 
 class DetExpert(BaseModule):
@@ -171,6 +169,10 @@ class ACEConvFCBBoxHead(ExpertCountsMixin, ConvFCBBoxHead):
             Defaults to 1.0.
         complement_loss_weight (float): Weight of the Eq. 5 terms; 0 drops
             them. Defaults to 1.0.
+        rescale_inverse, norm_weight, complement_form, planner,
+            share_thresholds: The options shared by every ACE head, with
+            the same meanings and defaults as in ``ACEHead`` (see
+            :class:`mmace.models.utils.expert_counts.ExpertCountsMixin`).
         **kwargs: ``ConvFCBBoxHead`` / ``BBoxHead`` arguments.
     """
 
@@ -184,9 +186,14 @@ class ACEConvFCBBoxHead(ExpertCountsMixin, ConvFCBBoxHead):
                  rescale: Optional[str] = 'plain',
                  norm_reduce: str = 'sum',
                  norm_over: str = 'target',
+                 rescale_inverse: bool = False,
+                 norm_weight: str = 'scaled',
                  scale_bias: bool = False,
                  expert_loss_weight: float = 1.0,
                  complement_loss_weight: float = 1.0,
+                 complement_form: str = 'squared',
+                 planner: str = 'classes',
+                 share_thresholds: Optional[Sequence[float]] = None,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
         owner = type(self).__name__
@@ -196,17 +203,14 @@ class ACEConvFCBBoxHead(ExpertCountsMixin, ConvFCBBoxHead):
                 f'{owner}: num_experts={num_experts} is larger than the '
                 f'number of foreground classes num_classes={self.num_classes}'
                 ': every expert needs at least one target class')
-        check_choice(owner, 'rescale', rescale, RESCALE_POWERS)
-        check_choice(owner, 'norm_reduce', norm_reduce, NORM_REDUCE)
-        check_choice(owner, 'norm_over', norm_over, NORM_OVER)
+        self.num_experts = num_experts
+        self.init_ace_options(rescale, norm_reduce, norm_over,
+                              rescale_inverse, norm_weight, complement_form,
+                              planner, share_thresholds)
         check_bool(owner, 'scale_bias', scale_bias)
         check_number(owner, 'expert_loss_weight', expert_loss_weight, 0)
         check_number(owner, 'complement_loss_weight', complement_loss_weight,
                      0)
-        self.num_experts = num_experts
-        self.rescale = rescale
-        self.norm_reduce = norm_reduce
-        self.norm_over = norm_over
         self.expert_loss_weight = expert_loss_weight
         self.complement_loss_weight = complement_loss_weight
 
@@ -323,16 +327,10 @@ class ACEConvFCBBoxHead(ExpertCountsMixin, ConvFCBBoxHead):
         Expert 1's effective weight is its ``C`` foreground rows of
         ``fc_cls.weight``; expert ``j``'s is its LWS ``scale * W``.
         """
-        if self.rescale is None:
-            return None
-        with torch.no_grad():
-            weights = [self.fc_cls.weight[:self.num_classes]] + [
-                e.fc_cls.effective_weight for e in self.experts
-            ]
-            return rescale_factors(
-                torch.stack(weights), self.target_masks,
-                RESCALE_POWERS[self.rescale], self.norm_over,
-                self.norm_reduce)
+        first = self.fc_cls.weight[:self.num_classes]
+        return self.compute_rescale_factors(
+            [first] + [e.fc_cls.effective_weight for e in self.experts],
+            [first] + [e.fc_cls.weight for e in self.experts])
 
     def aggregate(self, cls_score: Tensor, expert_logits: List[Tensor]) \
             -> Tensor:
@@ -390,7 +388,8 @@ class ACEConvFCBBoxHead(ExpertCountsMixin, ConvFCBBoxHead):
         targets = F.one_hot(labels[pos], self.num_classes).float() * \
             weights[:, None]
         terms = ace_losses([z[pos] for z in logits], targets,
-                           self.target_masks[1:])
+                           self.target_masks[1:],
+                           complement_form=self.complement_form)
         for j in range(self.num_experts - 1):
             losses[f'loss_cls_e{j + 2}'] = \
                 self.expert_loss_weight * terms['cls'][j]

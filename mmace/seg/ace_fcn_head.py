@@ -14,9 +14,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, SampleList
 from torch import Tensor
 
-from ..models.utils.ace import (AGGREGATIONS, NORM_OVER, NORM_REDUCE,
-                                RESCALE_POWERS, ace_losses, aggregate_logits,
-                                rescale_factors)
+from ..models.utils.ace import AGGREGATIONS, ace_losses, aggregate_logits
 from ..models.utils.expert_counts import ExpertCountsMixin
 from ..models.utils.checks import (check_bool, check_choice, check_int,
                                    check_number)
@@ -212,6 +210,10 @@ class ACEFCNHead(ExpertCountsMixin, FCNHead):
             returns the ACE aggregate.
         com_loss_weight (float): Weight of the Eq. 5 terms; 0 switches them
             off. Defaults to 1.0.
+        rescale_inverse, norm_weight, complement_form, planner,
+            share_thresholds: The options shared by every ACE head, with
+            the same meanings and defaults as in ``ACEHead`` (see
+            :class:`mmace.models.utils.expert_counts.ExpertCountsMixin`).
         **kwargs: The arguments of mmseg's ``FCNHead`` / ``BaseDecodeHead``
             (``in_channels``, ``channels``, ``num_classes``, ``num_convs``,
             ``concat_input``, ``loss_decode``, ``ignore_index``, ...).
@@ -228,11 +230,16 @@ class ACEFCNHead(ExpertCountsMixin, FCNHead):
                  rescale: Optional[str] = 'plain',
                  norm_reduce: str = 'sum',
                  norm_over: str = 'target',
+                 rescale_inverse: bool = False,
+                 norm_weight: str = 'scaled',
                  aggregation: str = 'gated',
                  scale_bias: bool = False,
                  expert1_loss: str = 'decode',
                  loss_weight: float = 1.0,
                  com_loss_weight: float = 1.0,
+                 complement_form: str = 'squared',
+                 planner: str = 'classes',
+                 share_thresholds: Optional[Sequence[float]] = None,
                  readout_expert: Optional[int] = None,
                  **kwargs):
         owner = type(self).__name__
@@ -253,9 +260,6 @@ class ACEFCNHead(ExpertCountsMixin, FCNHead):
         if kwargs.get('sampler') is not None:
             raise ValueError(f'{owner}: a pixel sampler is not supported '
                              '(ACE losses use every labelled pixel)')
-        check_choice(owner, 'rescale', rescale, RESCALE_POWERS)
-        check_choice(owner, 'norm_reduce', norm_reduce, NORM_REDUCE)
-        check_choice(owner, 'norm_over', norm_over, NORM_OVER)
         check_choice(owner, 'aggregation', aggregation, AGGREGATIONS)
         check_choice(owner, 'expert1_loss', expert1_loss, EXPERT1_LOSSES)
         check_bool(owner, 'scale_bias', scale_bias)
@@ -269,9 +273,9 @@ class ACEFCNHead(ExpertCountsMixin, FCNHead):
                     f'between 1 and num_experts={num_experts}')
         super().__init__(**kwargs)
         self.num_experts = num_experts
-        self.rescale = rescale
-        self.norm_reduce = norm_reduce
-        self.norm_over = norm_over
+        self.init_ace_options(rescale, norm_reduce, norm_over,
+                              rescale_inverse, norm_weight, complement_form,
+                              planner, share_thresholds)
         self.aggregation = aggregation
         self.expert1_loss = expert1_loss
         self.loss_weight = loss_weight
@@ -322,15 +326,9 @@ class ACEFCNHead(ExpertCountsMixin, FCNHead):
 
     def rescale_factors(self) -> Optional[Tensor]:
         """``[K]`` Eq. 2 factors of the current weights (None: no rescale)."""
-        if self.rescale is None:
-            return None
-        with torch.no_grad():
-            weights = torch.stack(
-                [self.conv_seg.effective_weight] +
-                [e.conv_seg.effective_weight for e in self.experts])
-            return rescale_factors(weights, self.target_masks,
-                                   RESCALE_POWERS[self.rescale],
-                                   self.norm_over, self.norm_reduce)
+        convs = [self.conv_seg] + [e.conv_seg for e in self.experts]
+        return self.compute_rescale_factors(
+            [c.effective_weight for c in convs], [c.weight for c in convs])
 
     def aggregate(self, logits: List[Tensor]) -> Tensor:
         """Rescale (Eq. 2) and merge (Eq. 3 or a variant) expert logits."""
@@ -402,7 +400,8 @@ class ACEFCNHead(ExpertCountsMixin, FCNHead):
                                seg_label,
                                self.target_masks[i:i + 1],
                                class_dim=1,
-                               ignore_index=self.ignore_index)
+                               ignore_index=self.ignore_index,
+                               complement_form=self.complement_form)
             losses[f'loss_cls_e{i + 1}'] = self.loss_weight * terms['cls'][0]
             if i > 0 and self.com_loss_weight > 0:
                 losses[f'loss_com_e{i + 1}'] = \

@@ -29,16 +29,20 @@ from mmace.models.utils.ace import (AGGREGATIONS, RESCALE_POWERS,
                                     rescale_factors)
 from mmpretrain.registry import MODELS
 
-#: (rescale, norm_over, norm_reduce) readings of Eq. 2. With
-#: norm_over='all' every expert has all C rows, so mean and sum agree.
+#: (rescale, norm_over, norm_reduce, rescale_inverse, norm_weight) readings
+#: of Eq. 2. The last two are the released code's valid_model (inverse
+#: direction, per-class mean of plain row norms), on the raw weights as there
+#: and on the LWS-scaled weights.
 RESCALES = (
-    ('squared', 'target', 'mean'),
-    ('squared', 'target', 'sum'),
-    ('squared', 'all', 'mean'),
-    ('plain', 'target', 'mean'),
-    ('plain', 'target', 'sum'),
-    ('plain', 'all', 'mean'),
-    (None, 'target', 'mean'),
+    ('squared', 'target', 'mean', False, 'scaled'),
+    ('squared', 'target', 'sum', False, 'scaled'),
+    ('squared', 'all', 'mean', False, 'scaled'),
+    ('plain', 'target', 'mean', False, 'scaled'),
+    ('plain', 'target', 'sum', False, 'scaled'),
+    ('plain', 'all', 'mean', False, 'scaled'),
+    ('plain', 'target', 'mean', True, 'raw'),
+    ('plain', 'target', 'mean', True, 'scaled'),
+    (None, 'target', 'mean', False, 'scaled'),
 )
 SPLIT_KEYS = ('top1', 'many', 'medium', 'few')
 
@@ -113,14 +117,15 @@ def readouts(model, logits, labels, metric):
     """One row per read-out: name, factors, cfg-options and accuracies."""
     head = model.head
     masks = head.target_masks
-    weights = torch.stack(
-        [clf.effective_weight for clf in head.classifiers]).detach()
+    weights = dict(
+        scaled=torch.stack([c.effective_weight for c in head.classifiers]),
+        raw=torch.stack([c.weight for c in head.classifiers]))
     rows = []
     for aggregation in AGGREGATIONS:
-        for rescale, norm_over, reduce in RESCALES:
-            factors = rescale_factors(weights, masks,
+        for rescale, norm_over, reduce, inverse, weight in RESCALES:
+            factors = rescale_factors(weights[weight].detach(), masks,
                                       RESCALE_POWERS[rescale], norm_over,
-                                      reduce)
+                                      reduce, inverse)
             scores = aggregate_logits(
                 list(logits), masks,
                 None if rescale is None else factors, aggregation)
@@ -131,13 +136,18 @@ def readouts(model, logits, labels, metric):
                 name += 'no rescale'
             else:
                 name += f'{rescale} norm, {reduce} over {norm_over} rows'
+                if inverse:
+                    name += f', inverse, {weight} weights'
                 options += [f'model.head.norm_over={norm_over}',
-                            f'model.head.norm_reduce={reduce}']
+                            f'model.head.norm_reduce={reduce}',
+                            f'model.head.rescale_inverse={inverse}',
+                            f'model.head.norm_weight={weight}']
             default = aggregation == head.aggregation \
                 and rescale == head.rescale and (
                     rescale is None
-                    or (norm_over, reduce) == (head.norm_over,
-                                               head.norm_reduce))
+                    or (norm_over, reduce, inverse, weight) == (
+                        head.norm_over, head.norm_reduce,
+                        head.rescale_inverse, head.norm_weight))
             rows.append(dict(
                 name=name + (' (config)' if default else ''),
                 factors=[round(float(f), 4) for f in factors],

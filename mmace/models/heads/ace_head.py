@@ -8,9 +8,8 @@ from mmpretrain.models.heads import ClsHead
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from ..utils.ace import (AGGREGATIONS, NORM_OVER, NORM_REDUCE, RESCALE_POWERS,
-                         ace_losses, aggregate_logits, expert_probs,
-                         rescale_factors)
+from ..utils.ace import (AGGREGATIONS, ace_losses, aggregate_logits,
+                         expert_probs)
 from ..utils.checks import check_bool, check_choice, check_int, check_number
 from ..utils.expert_counts import ExpertCountsMixin
 from .lws_linear import LWSLinear
@@ -78,6 +77,14 @@ class ACEHead(ExpertCountsMixin, ClsHead):
             vs 30.17 for the squared sum and 30.61 for expert 1).
         norm_over (str): Rows of the weight norm in Eq. 2: ``'target'`` (the
             expert's target classes) or ``'all'``. Defaults to ``'target'``.
+        rescale_inverse (bool): Eq. 2 in the released code's direction,
+            :math:`f_i = \\|W_1\\| / \\|W_i\\|` (with ``rescale='plain'``,
+            ``norm_reduce='mean'``, ``norm_weight='raw'`` it is exactly the
+            authors' ``valid_model``); False is the printed direction
+            :math:`\\|W_i\\| / \\|W_1\\|`. Defaults to False.
+        norm_weight (str): Which weight Eq. 2 measures: ``'scaled'`` (the
+            LWS-scaled weight the logits use) or ``'raw'`` (without the LWS
+            scale, as the released code). Defaults to ``'scaled'``.
         scale_bias (bool): Whether each LWS scale also multiplies its bias
             (Decoupling's LWS scales the whole logit); see
             :class:`LWSLinear`. On CIFAR-10-LT-100 (15 epochs, seed 0) it
@@ -98,6 +105,22 @@ class ACEHead(ExpertCountsMixin, ClsHead):
             :func:`ace_losses` call and are weighted by its ``loss_weight``;
             None switches them off (Table 5 "without L_com"). Defaults to
             ``dict(type='ComplementLoss', loss_weight=1.0)``.
+        complement_form (str): ``'squared'`` (Eq. 5 as printed: the squared
+            interfering logits summed per sample, averaged over the
+            sub-batch) or ``'norm'`` (the released code's ``ResCELoss``: their
+            Frobenius norm over the sub-batch divided by the number of
+            interfering classes); see
+            :func:`mmace.models.utils.ace.ace_losses`.
+            Defaults to ``'squared'``.
+        planner (str): Eq. 1: ``'classes'`` (each later expert drops the
+            next ``C / K`` most frequent classes, as printed) or ``'share'``
+            (the released code: expert ``i`` starts where the remaining
+            classes hold ``share_thresholds[i - 2]`` of the samples); see
+            :func:`mmace.models.utils.ace.plan_target_masks`.
+            Defaults to ``'classes'``.
+        share_thresholds (Sequence[float], optional): ``K - 1`` decreasing
+            sample shares for ``planner='share'``, e.g. ``[0.3, 0.05]``
+            (the authors' CIFAR-10-LT). Defaults to None.
         return_expert_scores (bool): Whether ``predict`` also stores each
             expert's own prediction (softmax over its target classes, 0
             elsewhere) as ``expert_scores`` ``[K, C]``. Defaults to False.
@@ -118,12 +141,17 @@ class ACEHead(ExpertCountsMixin, ClsHead):
                  rescale: Optional[str] = 'plain',
                  norm_reduce: str = 'sum',
                  norm_over: str = 'target',
+                 rescale_inverse: bool = False,
+                 norm_weight: str = 'scaled',
                  scale_bias: bool = False,
                  aggregation: str = 'avg',
                  split_specific: bool = False,
                  loss_weight: float = 1.0,
                  complement_loss: Optional[dict] = dict(
                      type='ComplementLoss', loss_weight=1.0),
+                 complement_form: str = 'squared',
+                 planner: str = 'classes',
+                 share_thresholds: Optional[Sequence[float]] = None,
                  return_expert_scores: bool = False,
                  topk: Union[int, Tuple[int]] = (1, ),
                  cal_acc: bool = False,
@@ -141,9 +169,10 @@ class ACEHead(ExpertCountsMixin, ClsHead):
                 f'num_experts={num_experts} must be between 1 and '
                 f'num_classes={num_classes}: every expert needs at least '
                 'one target class')
-        check_choice(owner, 'rescale', rescale, RESCALE_POWERS)
-        check_choice(owner, 'norm_reduce', norm_reduce, NORM_REDUCE)
-        check_choice(owner, 'norm_over', norm_over, NORM_OVER)
+        self.num_experts = num_experts
+        self.init_ace_options(rescale, norm_reduce, norm_over,
+                              rescale_inverse, norm_weight, complement_form,
+                              planner, share_thresholds)
         check_choice(owner, 'aggregation', aggregation, AGGREGATIONS)
         check_bool(owner, 'scale_bias', scale_bias)
         check_bool(owner, 'split_specific', split_specific)
@@ -152,10 +181,6 @@ class ACEHead(ExpertCountsMixin, ClsHead):
         check_number(owner, 'loss_weight', loss_weight, 0)
         self.num_classes = num_classes
         self.in_channels = in_channels
-        self.num_experts = num_experts
-        self.rescale = rescale
-        self.norm_reduce = norm_reduce
-        self.norm_over = norm_over
         self.aggregation = aggregation
         self.split_specific = split_specific
         self.loss_weight = loss_weight
@@ -190,14 +215,9 @@ class ACEHead(ExpertCountsMixin, ClsHead):
 
     def rescale_factors(self) -> Optional[torch.Tensor]:
         """``[K]`` Eq. 2 factors of the current weights (None: no rescale)."""
-        if self.rescale is None:
-            return None
-        with torch.no_grad():
-            weights = torch.stack(
-                [clf.effective_weight for clf in self.classifiers])
-            return rescale_factors(weights, self.target_masks,
-                                   RESCALE_POWERS[self.rescale],
-                                   self.norm_over, self.norm_reduce)
+        return self.compute_rescale_factors(
+            [clf.effective_weight for clf in self.classifiers],
+            [clf.weight for clf in self.classifiers])
 
     def aggregate(self, logits: List[torch.Tensor]) -> torch.Tensor:
         """Rescale (Eq. 2) and merge (Eq. 3 or a variant) expert logits."""
@@ -247,7 +267,8 @@ class ACEHead(ExpertCountsMixin, ClsHead):
             logits,
             targets,
             self.target_masks,
-            split_specific=self.split_specific)
+            split_specific=self.split_specific,
+            complement_form=self.complement_form)
         use_com = self.complement_loss is not None and not self.split_specific
         losses = dict()
         for i in range(self.num_experts):

@@ -20,25 +20,47 @@ LR_SCHEMES = ('linear', 'sqrt', 'uniform')
 NORM_OVER = ('target', 'all')
 NORM_REDUCE = ('mean', 'sum')
 AGGREGATIONS = ('avg', 'max', 'concat', 'gated')
+PLANNERS = ('classes', 'share')
+COMPLEMENT_FORMS = ('squared', 'norm')
+NORM_WEIGHTS = ('scaled', 'raw')
 #: A head's ``rescale`` option -> the ``power`` of :func:`rescale_factors`.
 RESCALE_POWERS = {'squared': 2, 'plain': 1, None: 0}
 
 
-def plan_target_masks(class_counts, num_experts: int) -> torch.Tensor:
+def plan_target_masks(class_counts,
+                      num_experts: int,
+                      planner: str = 'classes',
+                      share_thresholds: Optional[Sequence[float]] = None
+                      ) -> torch.Tensor:
     """Distribution-aware planner (Eq. 1): target classes of each expert.
 
     Classes are ranked by training count, largest first; ties keep the
     class-index order (a stable sort), so the class indices themselves need
     not be sorted by frequency. Expert ``i`` (0-based) targets the classes
-    ranked ``floor(i * C / K)`` to ``C - 1``: expert 0 targets every class and
-    each later one drops the next most frequent ``~C / K`` classes, so the
-    rarest classes are targeted by every expert. ``K = 1`` is a plain
-    classifier.
+    from rank ``start_i`` to ``C - 1``: expert 0 targets every class, each
+    later one drops more of the most frequent classes, and the rarest
+    classes are targeted by every expert. ``K = 1`` is a plain classifier.
+
+    - ``planner='classes'`` (Eq. 1 as printed): ``start_i = floor(i C / K)``,
+      each expert drops the next ``~C / K`` classes.
+    - ``planner='share'`` (the released code, ``main/train.py``): with
+      :math:`r_j` the share of the training samples in the classes ranked
+      ``j..C-1``, ``start_i`` is the last rank whose share is still above
+      ``share_thresholds[i - 1]`` (:math:`r_j > t \\ge r_{j+1}`). The
+      authors use ``[0.3, 0.05]`` (CIFAR-10-LT), ``[0.3, 0.03]``
+      (CIFAR-100-LT-100) and ``[0.4, 0.1]`` (CIFAR-100-LT-50, ImageNet-LT,
+      iNaturalist); on CIFAR-100-LT-100 ``[0.3, 0.03]`` starts experts 2
+      and 3 at ranks 25 and 68 where Eq. 1 gives 33 and 66.
 
     Args:
         class_counts (Tensor | Sequence[int] | ndarray): ``[C]`` number of
             training samples of each class.
         num_experts (int): ``K``, with ``1 <= K <= C``.
+        planner (str): ``'classes'`` or ``'share'``. Defaults to
+            ``'classes'``.
+        share_thresholds (Sequence[float], optional): ``K - 1`` decreasing
+            sample shares in ``(0, 1)``, one per expert after the first;
+            needed by ``planner='share'``.
 
     Returns:
         Tensor: ``[K, C]`` bool, ``masks[i, c]`` is True if expert ``i``
@@ -57,9 +79,58 @@ def plan_target_masks(class_counts, num_experts: int) -> torch.Tensor:
     order = torch.sort(counts, descending=True, stable=True).indices
     rank = torch.empty_like(order)
     rank[order] = torch.arange(num_classes, device=order.device)
-    starts = torch.arange(num_experts, device=order.device) * num_classes \
-        // num_experts
+    if planner == 'classes':
+        starts = torch.arange(num_experts, device=order.device) * \
+            num_classes // num_experts
+    elif planner == 'share':
+        starts = torch.as_tensor(
+            [0] + share_starts(counts[order], share_thresholds,
+                               num_experts),
+            device=order.device)
+    else:
+        raise ValueError(f'unknown planner {planner!r}, valid values are '
+                         f'{list(PLANNERS)}')
     return rank[None, :] >= starts[:, None]
+
+
+def share_starts(sorted_counts, share_thresholds, num_experts: int) -> list:
+    """First rank of experts ``2..K`` under ``planner='share'``.
+
+    Args:
+        sorted_counts (Tensor): ``[C]`` counts, largest first.
+        share_thresholds (Sequence[float]): ``K - 1`` decreasing shares.
+        num_experts (int): ``K``.
+
+    Returns:
+        list[int]: ``K - 1`` strictly increasing ranks in ``[1, C - 1]``.
+    """
+    if share_thresholds is None or isinstance(share_thresholds, str) or \
+            len(share_thresholds) != num_experts - 1:
+        raise ValueError(
+            f"planner='share' needs share_thresholds with num_experts - 1 = "
+            f'{num_experts - 1} values, one per expert after the first; got '
+            f'{share_thresholds!r}')
+    thresholds = [float(t) for t in share_thresholds]
+    if any(not 0 < t < 1 for t in thresholds) or any(
+            a <= b for a, b in zip(thresholds, thresholds[1:])):
+        raise ValueError(f'share_thresholds={share_thresholds!r} must be '
+                         'strictly decreasing shares between 0 and 1')
+    counts = torch.as_tensor(sorted_counts, dtype=torch.float64)
+    # remaining[j]: share of the samples in the classes ranked j..C-1.
+    remaining = counts.flip(0).cumsum(0).flip(0) / counts.sum()
+    starts = []
+    for t in thresholds:
+        # The last rank still above t (remaining is non-increasing).
+        start = int((remaining > t).sum()) - 1
+        if not starts and start < 1 or starts and start <= starts[-1] or \
+                start >= counts.numel():
+            raise ValueError(
+                f'share_thresholds={share_thresholds!r}: the threshold {t} '
+                f'gives an expert that starts at class rank {start}, which '
+                'leaves it no classes of its own; choose other thresholds '
+                'or fewer experts')
+        starts.append(start)
+    return starts
 
 
 def expert_shares(class_counts, masks: torch.Tensor) -> torch.Tensor:
@@ -109,7 +180,8 @@ def rescale_factors(weights: Union[torch.Tensor, Sequence[torch.Tensor]],
                     masks: torch.Tensor,
                     power: float = 1,
                     norm_over: str = 'target',
-                    reduce: str = 'sum') -> torch.Tensor:
+                    reduce: str = 'sum',
+                    inverse: bool = False) -> torch.Tensor:
     """Logit rescaling factors of Eq. 2.
 
     Eq. 2 scales expert ``i``'s logits by :math:`\\|w_i\\|^2 /
@@ -124,8 +196,16 @@ def rescale_factors(weights: Union[torch.Tensor, Sequence[torch.Tensor]],
       :math:`\\|w_{i,c}\\|^p` over the rows and :math:`f_i = m_i / m_1`,
       which compares the strength of the rows alone.
 
-    The defaults (``p = 1``, ``'sum'`` over the target rows) are what
-    :class:`ACEHead` uses; its docstring gives the runs behind them.
+    ``inverse=True`` returns :math:`1 / f_i`. The released code
+    (``valid_model`` in ``lib/core/function.py``) scales expert ``i`` by
+    the mean plain row norm of expert 1 over the mean plain row norm of
+    expert ``i`` over its target rows, i.e. ``p = 1``, ``reduce='mean'``,
+    ``norm_over='target'``, ``inverse=True``, on the raw (not LWS-scaled)
+    weights: the inverse of the printed direction.
+
+    The defaults (``p = 1``, ``'sum'`` over the target rows, printed
+    direction) are what :class:`ACEHead` uses; its docstring gives the runs
+    behind them.
 
     Args:
         weights (Tensor | Sequence[Tensor]): ``[K, C, D...]`` effective
@@ -137,9 +217,12 @@ def rescale_factors(weights: Union[torch.Tensor, Sequence[torch.Tensor]],
         norm_over (str): ``'target'``: expert ``i``'s target rows only (its
             interfering rows are pushed towards 0 by :math:`L_{com}` and are
             never used for its outputs); ``'all'``: every row (then
-            ``'mean'`` and ``'sum'`` agree). Defaults to ``'target'``.
+            ``'mean'`` and ``'sum'`` give the same factors for ``p = 2``
+            only). Defaults to ``'target'``.
         reduce (str): ``'sum'`` or ``'mean'``, see above.
             Defaults to ``'sum'``.
+        inverse (bool): Return the reciprocal factors (the released code's
+            direction). Defaults to False.
 
     Returns:
         Tensor: ``[K]`` factors, ``f_0 = 1``.
@@ -158,11 +241,14 @@ def rescale_factors(weights: Union[torch.Tensor, Sequence[torch.Tensor]],
     rows = masks.to(row_sq.device, row_sq.dtype) if norm_over == 'target' \
         else torch.ones_like(row_sq)
     if reduce == 'sum':
-        norm_sq = (row_sq * rows).sum(dim=1)
-        return (norm_sq / norm_sq[0]).pow(power / 2)
-    per_class = (row_sq.pow(power / 2) * rows).sum(dim=1) / rows.sum(
-        dim=1).clamp(min=1)
-    return per_class / per_class[0]
+        strength = (row_sq * rows).sum(dim=1).pow(power / 2)
+    else:
+        strength = (row_sq.pow(power / 2) * rows).sum(dim=1) / rows.sum(
+            dim=1).clamp(min=1)
+    if inverse:
+        return strength[0] / strength.clamp(min=torch.finfo(
+            strength.dtype).tiny)
+    return strength / strength[0]
 
 
 def _stack_experts(expert_logits, masks, factors, class_dim):
@@ -205,11 +291,11 @@ def aggregate_logits(expert_logits: Sequence[torch.Tensor],
 
     - ``'gated'`` (not in the paper): expert 1 keeps the probability mass it
       gives to the classes that other experts also target,
-      :math:`T = \bigcup_{i>1} C_i`, and the Eq. 3 average ``o``
+      :math:`T = \\bigcup_{i>1} C_i`, and the Eq. 3 average ``o``
       redistributes that mass inside :math:`T`:
-      :math:`p^c = p_1^c` for :math:`c \notin T` and
-      :math:`p^c = p_1(T)\,\mathrm{softmax}_T(o)^c` for
-      :math:`c \in T`, returned as :math:`\log p`. Experts 2..K are only
+      :math:`p^c = p_1^c` for :math:`c \\notin T` and
+      :math:`p^c = p_1(T)\\,\\mathrm{softmax}_T(o)^c` for
+      :math:`c \\in T`, returned as :math:`\\log p`. Experts 2..K are only
       trained on samples of their own classes, so on a sample of a class
       outside :math:`T` their logits are unconstrained; here they can only
       re-rank classes inside :math:`T`, never take mass from expert 1's
@@ -297,6 +383,7 @@ def ace_losses(expert_logits: Sequence[torch.Tensor],
                class_dim: int = 1,
                split_specific: bool = False,
                ignore_index: Optional[int] = None,
+               complement_form: str = 'squared',
                eps: float = 1e-12) -> Dict[str, torch.Tensor]:
     """Per-expert classification (Eq. 4) and complement (Eq. 5) losses.
 
@@ -315,12 +402,19 @@ def ace_losses(expert_logits: Sequence[torch.Tensor],
       membership in :math:`C_i`.
     - :math:`COM_n = m_n \\sum_{c \\notin C_i} z_{i,nc}^2` (Eq. 5), the
       interfering logits of the expert's own sub-batch pushed to 0.
-    - ``cls_i = sum_n CE_n / sum_n m_n`` and ``com_i = sum_n COM_n / sum_n
-      m_n``: the sub-batch means, so hard labels reduce exactly to Eq. 4/5
-      averaged over :math:`\\mathcal{B}_i`. The denominator is clamped to
-      ``eps``: an empty sub-batch gives exactly 0 (not NaN) while its
-      (zero) gradient still reaches every parameter, so DDP sees all of
-      them in every step.
+    - ``cls_i = sum_n CE_n / sum_n m_n``: the sub-batch mean, so hard labels
+      reduce exactly to Eq. 4 averaged over :math:`\\mathcal{B}_i`.
+    - ``complement_form='squared'`` (Eq. 5 as printed): ``com_i = sum_n
+      COM_n / sum_n m_n``, the sub-batch mean of the squared sums.
+    - ``complement_form='norm'`` (the released code's ``ResCELoss``):
+      ``com_i = sqrt(sum_n COM_n) / |IC_i|``, the plain Frobenius norm of
+      the interfering logits over the whole sub-batch, divided by the number
+      of interfering classes :math:`|IC_i| = C - |C_i|` (0 for expert 1).
+      It grows with the square root of the sub-batch size instead of being
+      a mean, and its gradient does not vanish as the logits approach 0.
+    - Denominators are clamped to ``eps``: an empty sub-batch gives exactly
+      0 (not NaN) while its (zero) gradient still reaches every parameter,
+      so DDP sees all of them in every step.
 
     Hard labels are gathered rather than expanded to one-hot rows, so dense
     targets (``[N, H, W]``) cost no ``[N, C, H, W]`` label tensor.
@@ -338,6 +432,8 @@ def ace_losses(expert_logits: Sequence[torch.Tensor],
             is 0. Defaults to False.
         ignore_index (int, optional): Hard labels equal to it get weight 0
             (for dense / segmentation targets). Defaults to None.
+        complement_form (str): ``'squared'`` or ``'norm'``, see above.
+            Defaults to ``'squared'``.
         eps (float): Floor of the denominators. Defaults to 1e-12.
 
     Returns:
@@ -391,6 +487,18 @@ def ace_losses(expert_logits: Sequence[torch.Tensor],
         com = torch.zeros_like(cls)
     else:
         interfering = (~masks)[:, None, :].to(z.dtype)
-        com_n = (z.pow(2) * interfering).sum(dim=2) * member
-        com = com_n.sum(dim=1) / denom
+        com_sum = ((z.pow(2) * interfering).sum(dim=2) * member).sum(dim=1)
+        if complement_form == 'squared':
+            com = com_sum / denom
+        elif complement_form == 'norm':
+            # sqrt has an infinite slope at 0: take it where the sum is > 0
+            # only, so an empty sub-batch (or expert 1) gives 0 with a
+            # finite (zero) gradient.
+            positive = com_sum > 0
+            norm = torch.where(positive, com_sum, torch.ones_like(com_sum))
+            norm = torch.where(positive, norm.sqrt(), torch.zeros_like(norm))
+            com = norm / (~masks).sum(dim=1).clamp(min=1).to(z.dtype)
+        else:
+            raise ValueError(f'unknown complement_form {complement_form!r}, '
+                             f'valid values are {list(COMPLEMENT_FORMS)}')
     return dict(cls=cls, com=com, size=size.detach())

@@ -1,8 +1,13 @@
 """Training class counts and planned target masks, kept by every ACE head."""
+from typing import List, Optional
+
 import numpy as np
 import torch
 
-from .ace import expert_shares, plan_target_masks
+from .ace import (COMPLEMENT_FORMS, NORM_OVER, NORM_REDUCE, NORM_WEIGHTS,
+                  PLANNERS, RESCALE_POWERS, expert_shares, plan_target_masks,
+                  rescale_factors, share_starts)
+from .checks import check_bool, check_choice
 
 
 class ExpertCountsMixin:
@@ -16,13 +21,94 @@ class ExpertCountsMixin:
     fills them; a Python flag tells which, so the hot path never syncs with
     the device.
 
-    A head sets ``num_classes`` and ``num_experts`` and calls
+    A head sets ``num_classes`` and ``num_experts``, calls
+    :meth:`init_ace_options` (the options every ACE head shares, with the
+    same names and meanings in the cls, det and seg heads) and then
     :meth:`init_class_counts` in its ``__init__``; ``counts_key`` names its
     ``num_classes`` in error messages.
+
+    The shared options (each head's docstring points here):
+
+    - ``planner`` / ``share_thresholds``: how Eq. 1 assigns target classes,
+      see :func:`mmace.models.utils.ace.plan_target_masks`. ``'classes'``
+      (the paper's Eq. 1) or ``'share'`` with ``K - 1`` sample-share
+      thresholds (the released code).
+    - ``rescale``, ``norm_reduce``, ``norm_over``, ``rescale_inverse``,
+      ``norm_weight``: the Eq. 2 reading, see
+      :func:`mmace.models.utils.ace.rescale_factors`. ``norm_weight``:
+      ``'scaled'`` measures the LWS-scaled weight ``scale * W`` (what the
+      logits use), ``'raw'`` the weight ``W`` alone (the released code).
+    - ``complement_form``: ``'squared'`` (Eq. 5 as printed) or ``'norm'``
+      (the released code), see :func:`mmace.models.utils.ace.ace_losses`.
     """
 
     #: The config key of the head's ``num_classes``, for error messages.
     counts_key = 'model.head.num_classes'
+
+    def init_ace_options(self,
+                         rescale: Optional[str] = 'plain',
+                         norm_reduce: str = 'sum',
+                         norm_over: str = 'target',
+                         rescale_inverse: bool = False,
+                         norm_weight: str = 'scaled',
+                         complement_form: str = 'squared',
+                         planner: str = 'classes',
+                         share_thresholds=None) -> None:
+        """Check and store the options shared by every ACE head."""
+        owner = type(self).__name__
+        check_choice(owner, 'rescale', rescale, RESCALE_POWERS)
+        check_choice(owner, 'norm_reduce', norm_reduce, NORM_REDUCE)
+        check_choice(owner, 'norm_over', norm_over, NORM_OVER)
+        check_bool(owner, 'rescale_inverse', rescale_inverse)
+        check_choice(owner, 'norm_weight', norm_weight, NORM_WEIGHTS)
+        check_choice(owner, 'complement_form', complement_form,
+                     COMPLEMENT_FORMS)
+        check_choice(owner, 'planner', planner, PLANNERS)
+        if planner == 'share':
+            if not isinstance(share_thresholds, (list, tuple)) or not all(
+                    isinstance(t, (int, float)) and not isinstance(t, bool)
+                    for t in share_thresholds):
+                raise TypeError(
+                    f"{owner}: planner='share' needs share_thresholds, a "
+                    f'list of {self.num_experts - 1} numbers (one per '
+                    f'expert after the first), got {share_thresholds!r}')
+            try:
+                # Shape and order only; the classes are checked with counts.
+                share_starts(torch.ones(self.num_experts * 1000),
+                             share_thresholds, self.num_experts)
+            except ValueError as e:
+                raise ValueError(f'{owner}: {e}') from None
+        elif share_thresholds is not None:
+            raise ValueError(f'{owner}: share_thresholds={share_thresholds!r}'
+                             " is only used with planner='share' (planner="
+                             f'{planner!r})')
+        self.rescale = rescale
+        self.norm_reduce = norm_reduce
+        self.norm_over = norm_over
+        self.rescale_inverse = rescale_inverse
+        self.norm_weight = norm_weight
+        self.complement_form = complement_form
+        self.planner = planner
+        self.share_thresholds = None if share_thresholds is None else tuple(
+            float(t) for t in share_thresholds)
+
+    def compute_rescale_factors(self, scaled: List[torch.Tensor],
+                                raw: List[torch.Tensor]
+                                ) -> Optional[torch.Tensor]:
+        """``[K]`` Eq. 2 factors under the head's options (None: off).
+
+        Args:
+            scaled (list[Tensor]): Each expert's LWS-scaled weight.
+            raw (list[Tensor]): Each expert's weight without the LWS scale.
+        """
+        if self.rescale is None:
+            return None
+        with torch.no_grad():
+            weights = scaled if self.norm_weight == 'scaled' else raw
+            return rescale_factors(
+                torch.stack([w.detach() for w in weights]),
+                self.target_masks, RESCALE_POWERS[self.rescale],
+                self.norm_over, self.norm_reduce, self.rescale_inverse)
 
     def init_class_counts(self, class_counts) -> None:
         """Register the buffers and store ``class_counts`` unless 'auto'.
@@ -65,7 +151,14 @@ class ExpertCountsMixin:
             raise ValueError('class_counts must be non-negative with at '
                              'least one sample')
         self.class_counts.copy_(counts)
-        self.target_masks.copy_(plan_target_masks(counts, self.num_experts))
+        try:
+            masks = plan_target_masks(
+                counts, self.num_experts,
+                getattr(self, 'planner', 'classes'),
+                getattr(self, 'share_thresholds', None))
+        except ValueError as e:
+            raise ValueError(f'{type(self).__name__}: {e}') from None
+        self.target_masks.copy_(masks)
         self._counts_set = True
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):

@@ -1,0 +1,19 @@
+# ACE as its authors ran it (github winterxx/ACE, configs/cifar100_im50.yaml):
+# CIFAR-100-LT-50. Paper Table 2: 54.6 top-1. As cifar100_im100.yaml but
+# with sample shares [0.4, 0.1], Mixup (alpha 0.3) for the first 260 epochs
+# and 10 warm-up epochs.
+_base_ = ['./ace-authors_r32_cifar100-lt-100.py']
+
+model = dict(head=dict(share_thresholds=[0.4, 0.1]))
+data_preprocessor = dict(
+    batch_augments=dict(
+        _delete_=True, augments=dict(type='Mixup', alpha=0.3)))
+train_dataloader = dict(dataset=dict(imb_factor=50))
+
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=10,
+         convert_to_iter_based=True),
+    dict(type='MultiStepLR', by_epoch=True, milestones=[200, 240],
+         gamma=0.1),
+]
+custom_hooks = [dict(type='SwitchOffBatchAugHook', num_last_epochs=20)]
