@@ -1,3 +1,5 @@
+from mmengine.registry import RUNNERS as ROOT_RUNNERS
+
 from ..utils.scopes import register_in_downstream_scopes
 from .hooks import *  # noqa: F401,F403
 from .hooks import (ChannelsLastHook, NonFiniteLossHook, RNGStateHook,
@@ -17,3 +19,8 @@ register_in_downstream_scopes(
             SwitchOffBatchAugHook
         ],
         OPTIM_WRAPPER_CONSTRUCTORS=[ACEOptimWrapperConstructor]))
+
+# mmpretrain's and mmdet's own tools/train.py (what `mim train` runs) build
+# `runner_type` with mmengine's root RUNNERS before any default scope is set,
+# so the runner must be found there too.
+ROOT_RUNNERS.register_module(module=LongTailRunner, force=True)

@@ -10,9 +10,12 @@ train_pipeline = [
 ]
 test_pipeline = [dict(type='PackInputs')]
 
+# In-process loading (the images are tiny); mmpretrain's tools/train.py
+# defaults to persistent_workers=True, which needs worker processes.
 train_dataloader = dict(
     batch_size=32,
     num_workers=0,
+    persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type='LongTailDataset',
@@ -24,6 +27,7 @@ train_dataloader = dict(
 val_dataloader = dict(
     batch_size=100,
     num_workers=0,
+    persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='LTDigits', split='test', test_mode=True,
                  pipeline=test_pipeline))
