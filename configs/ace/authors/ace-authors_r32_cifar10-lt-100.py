@@ -1,4 +1,4 @@
-# ACE as its authors ran it (github winterxx/ACE, lib/config/cifar10_im100.yaml):
+# ACE as its authors ran it (winterxx/ACE, lib/config/cifar10_im100.yaml):
 # CIFAR-10-LT-100, ResNet-32, 3 experts. Paper Table 4: 81.2 top-1.
 # Differs from ../ace_r32_cifar10-lt-100.py (the paper's text) in:
 # - planner: experts by sample share (TRAIN.OPTIMIZER.EXPERT [0.3, 0.05]);

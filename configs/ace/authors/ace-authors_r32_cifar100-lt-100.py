@@ -1,4 +1,4 @@
-# ACE as its authors ran it (github winterxx/ACE, configs/cifar100_im100.yaml):
+# ACE as its authors ran it (winterxx/ACE, configs/cifar100_im100.yaml):
 # CIFAR-100-LT-100, ResNet-32, 3 experts. Paper Table 2: 49.4 top-1.
 # Differs from ../ace_r32_cifar100-lt-100.py (the paper's text) in the
 # planner (sample shares [0.3, 0.03]: experts 2 and 3 start at class ranks 25

@@ -1,5 +1,5 @@
-# ACE as its authors ran it (github winterxx/ACE, configs/cifar100_im50.yaml):
-# CIFAR-100-LT-50. Paper Table 2: 54.6 top-1. As cifar100_im100.yaml but
+# ACE as its authors ran it (winterxx/ACE, configs/cifar100_im50.yaml):
+# CIFAR-100-LT-50. Paper Table 4: 50.7 top-1. As cifar100_im100.yaml but
 # with sample shares [0.4, 0.1], Mixup (alpha 0.3) for the first 260 epochs
 # and 10 warm-up epochs.
 _base_ = ['./ace-authors_r32_cifar100-lt-100.py']

@@ -1,0 +1,1 @@
+"""Importable analysis code behind ``tools/analysis_tools``."""
