@@ -19,8 +19,8 @@ from mmace.datasets import (CIFAR10Auto, CIFAR100Auto, CIFARFolder,
                             get_class_counts, long_tail_profile,
                             resolve_class_counts, shot_splits)
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / 'shared'
+from conftest import REPO, SHARED  # noqa: E402  (honours MMACE_SHARED)
+
 CIFAR_JPEG = SHARED / 'data' / 'cifar10-jpeg'
 LT_LISTS = SHARED / 'data' / 'lt-lists'
 CIFAR10_CLASSES = CIFAR10.METAINFO['classes']
