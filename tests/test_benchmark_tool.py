@@ -1,9 +1,9 @@
-"""Smoke test of tools/analysis_tools/benchmark_ace.py (no timing checks)."""
+"""Smoke test of .dev_scripts/benchmark/benchmark_ace.py (no timing checks)."""
 import json
 
 from conftest import PYTHON, REPO, run_tool
 
-TOOL = REPO / 'tools/analysis_tools/benchmark_ace.py'
+TOOL = REPO / '.dev_scripts/benchmark/benchmark_ace.py'
 
 
 def test_benchmark_ace_runs_and_reports(tmp_path):
@@ -50,7 +50,7 @@ def test_benchmark_ace_runs_and_reports(tmp_path):
 def test_plain_reference_calls_no_mm_code():
     """The reference's step is plain torch: no mm* name in its source."""
     import ast
-    tree = ast.parse(TOOL.read_text())
+    tree = ast.parse((REPO / 'mmace/testing/plain_ace.py').read_text())
     plain = {'PlainBlock', 'plain_stage', 'PlainTrunk', 'PlainBackbone',
              'PlainLWS', 'PlainHead', 'PlainACE', 'plain_optimizer',
              'plain_step'}

@@ -180,7 +180,7 @@ def test_onnx_export_matches_pytorch_on_real_images(cifar_ace):
 def test_benchmark_times_the_folded_head(tmp_path):
     out = tmp_path / 'bench.json'
     proc = run_tool([
-        PYTHON, REPO / 'tools/analysis_tools/benchmark_ace.py', '--iters',
+        PYTHON, REPO / '.dev_scripts/benchmark/benchmark_ace.py', '--iters',
         '2', '--warmup', '1', '--batch-size', '8', '--device', 'cpu',
         '--folded', '--json', out
     ], cwd=tmp_path, timeout=300)

@@ -1,7 +1,7 @@
 """Speed features (issue 10): ChannelsLastHook and the decode-once cache.
 
 No timing is asserted here: the speed targets are checked by
-tools/analysis_tools/benchmark_ace.py and loop_overhead.py.
+.dev_scripts/benchmark/benchmark_ace.py and loop_overhead.py.
 """
 import copy
 import os

@@ -7,8 +7,8 @@ import json
 import torch
 from conftest import PYTHON, REPO, run_tool
 
-GPU_CHECK = REPO / 'tools/analysis_tools/gpu_check.sh'
-LOOP = REPO / 'tools/analysis_tools/loop_overhead.py'
+GPU_CHECK = REPO / '.dev_scripts/benchmark/gpu_check.sh'
+LOOP = REPO / '.dev_scripts/benchmark/loop_overhead.py'
 ACE_DIGITS = REPO / 'configs/quickstart/ace_r32_digits-lt.py'
 
 

@@ -43,7 +43,7 @@ def parse_args():
 
 def load_head(config, checkpoint, cfg_options=None):
     """The trained ACE head (counts and masks come from the checkpoint)."""
-    from readouts import build_model  # same folder: on sys.path as a script
+    from mmace.analysis.readouts import build_model
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)

@@ -43,9 +43,9 @@ class ChannelsLastHook(Hook):
     Switch it on in a config, ``default_hooks = dict(channels_last=dict(
     type='ChannelsLastHook'))``, or on the command line,
     ``--cfg-options default_hooks.channels_last.type=ChannelsLastHook``.
-    ``tools/analysis_tools/benchmark_ace.py --channels-last both`` measures
+    ``.dev_scripts/benchmark/benchmark_ace.py --channels-last both`` measures
     the gain of a train step and of inference on CPU, and
-    ``tools/analysis_tools/gpu_check.sh`` both layouts on a GPU (where it
+    ``.dev_scripts/benchmark/gpu_check.sh`` both layouts on a GPU (where it
     depends on the GPU, AMP and the channel counts); add ``'cuda'`` to
     ``devices`` where it wins.
 

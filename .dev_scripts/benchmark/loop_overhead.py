@@ -16,7 +16,7 @@ and SGD, nothing else. The ratio runner / plain is the loop's overhead
 its epoch time beside the default one.
 
 Example:
-    python tools/analysis_tools/loop_overhead.py \\
+    python .dev_scripts/benchmark/loop_overhead.py \\
         configs/ace/ace_r32_cifar10-lt-100.py --json loop.json
 """
 import argparse

@@ -21,8 +21,8 @@ exceeded. ``--smoke`` is a CPU-sized run of everything (batch 8, 2 steps,
 1 recipe epoch of 2,131 images at batch 32) for tests.
 
 Example:
-    python tools/analysis_tools/speed_check.py --json speed.json
-    python tools/analysis_tools/speed_check.py --smoke --device cpu
+    python .dev_scripts/benchmark/speed_check.py --json speed.json
+    python .dev_scripts/benchmark/speed_check.py --smoke --device cpu
 """
 import argparse
 import copy
