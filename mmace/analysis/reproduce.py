@@ -81,12 +81,10 @@ def plan_jobs(configs: Sequence[str], seeds: Sequence[int], root: str,
 
 
 def has_checkpoint(work_dir: str) -> bool:
-    """Whether mmengine left a checkpoint to resume from in ``work_dir``."""
-    last = osp.join(work_dir, 'last_checkpoint')
-    if not osp.isfile(last):
-        return False
-    with open(last) as f:
-        return osp.isfile(f.read().strip())
+    """Whether mmengine recorded a checkpoint in ``work_dir`` to resume
+    from. A recorded checkpoint that is gone is still True: ``--resume``
+    then reports it, rather than a silent restart from scratch."""
+    return osp.isfile(osp.join(work_dir, 'last_checkpoint'))
 
 
 def read_scalars(work_dir: str) -> List[dict]:
@@ -165,11 +163,11 @@ def run_jobs(jobs: Sequence[Job],
 
 
 def mean_std(values: Sequence[float]):
-    """Mean and sample standard deviation (0 for one value)."""
+    """Mean and sample standard deviation (None for a single value)."""
     n = len(values)
     mean = sum(values) / n
     if n < 2:
-        return mean, 0.0
+        return mean, None
     return mean, math.sqrt(sum((v - mean)**2 for v in values) / (n - 1))
 
 
@@ -216,9 +214,8 @@ def format_table(rows: Sequence[dict]) -> str:
         cells = []
         for split in SPLITS:
             v = r[split]
-            cells.append('-' if v is None else
-                         f'{v[0]:.2f}' + (f' ± {v[1]:.2f}'
-                                          if r['seeds'] > 1 else ''))
+            cells.append('-' if v is None else f'{v[0]:.2f}' +
+                         ('' if v[1] is None else f' ± {v[1]:.2f}'))
         epochs = ','.join(map(str, r['epochs'])) or '-'
         paper = '' if r['paper_top1'] is None else f'{r["paper_top1"]}'
         lines.append(f'| {r["config"]} | {r["readout"]} | {r["seeds"]} | '

@@ -18,12 +18,13 @@ Example:
 """
 import argparse
 import json
-import math
 import os.path as osp
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from mmace.analysis.reproduce import has_checkpoint, last_validation, mean_std
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN = REPO / 'tools' / 'train.py'
@@ -55,14 +56,7 @@ def parse_args():
 
 def final_metrics(work_dir: Path):
     """The last validation of a run (over resumes): (epoch, metrics)."""
-    best = None
-    for path in sorted(work_dir.glob('*/vis_data/scalars.json')):
-        for line in path.read_text().splitlines():
-            row = json.loads(line)
-            if 'accuracy/top1' not in row:
-                continue
-            if best is None or row['step'] >= best['step']:
-                best = row
+    best = last_validation(str(work_dir))
     if best is None:
         return None, None
     metrics = {
@@ -84,7 +78,7 @@ def run_seed(args, seed: int, work_dir: Path) -> dict:
         str(TRAIN), args.config, '--work-dir',
         str(work_dir)
     ]
-    resumed = (work_dir / 'last_checkpoint').is_file()
+    resumed = has_checkpoint(str(work_dir))
     if resumed:
         cmd.append('--resume')
     options = [f'randomness.seed={seed}']
@@ -111,14 +105,6 @@ def run_seed(args, seed: int, work_dir: Path) -> dict:
                   metrics=metrics)
     done.write_text(json.dumps(record, indent=2))
     return record
-
-
-def mean_std(values):
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, None
-    var = sum((v - mean)**2 for v in values) / (len(values) - 1)
-    return mean, math.sqrt(var)
 
 
 def summarize(records):
