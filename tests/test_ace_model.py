@@ -245,15 +245,16 @@ def test_head_loss_variants():
     assert sorted(losses) == [
         'accuracy_top-1', 'loss_cls_e1', 'loss_cls_e2', 'loss_cls_e3',
         'loss_com_e1', 'loss_com_e2', 'loss_com_e3']
-    head = ACEHead(10, 8, class_counts=COUNTS, complement_loss=None,
-                   loss_weight=2.0)
+    head = ACEHead(10, 8, class_counts=COUNTS,
+                   loss=dict(type='ACELoss', com_weight=0., loss_weight=2.))
     base = ACEHead(10, 8, class_counts=COUNTS)
     base.load_state_dict(head.state_dict())
     losses = head.loss(feats, samples(labels))
     assert sorted(losses) == ['loss_cls_e1', 'loss_cls_e2', 'loss_cls_e3']
     assert torch.allclose(losses['loss_cls_e2'],
                           2 * base.loss(feats, samples(labels))['loss_cls_e2'])
-    ssc = ACEHead(10, 8, class_counts=COUNTS, split_specific=True)
+    ssc = ACEHead(10, 8, class_counts=COUNTS,
+                  loss=dict(type='ACELoss', split_specific=True))
     assert not any('com' in k for k in ssc.loss(feats, samples(labels)))
     # Mixup scores: sample 0 = 0.6 * class 3 (expert 3) + 0.4 * class 2.
     mixed = samples(labels)
@@ -315,3 +316,43 @@ def test_state_dict_round_trip(tmp_path):
         a = model(x, mode='predict')
         b = restored(x, mode='predict')
     assert torch.allclose(a[0].pred_score, b[0].pred_score)
+
+
+def test_head_loss_is_its_clshead_loss_module():
+    """ACEHead goes through ClsHead.__init__: ``loss_module`` is the ACE
+    loss, and a bare ``loss=dict(...)`` defaults to ``type='ACELoss'``."""
+    from mmace.models.losses import ACELoss
+    head = ACEHead(10, 8, class_counts=COUNTS,
+                   loss=dict(complement_form='norm', com_weight=0.5))
+    assert isinstance(head.loss_module, ACELoss)
+    assert head.loss_module.complement_form == 'norm'
+    assert head.loss_module.com_weight == 0.5
+    assert 'loss_module' not in ''.join(head.state_dict())  # no weights
+
+
+def test_head_pre_logits_is_one_tensor():
+    """mmpretrain's contract: ``extract_feat(stage='pre_logits')`` is one
+    tensor; for ACE the K expert features side by side."""
+    head = ACEHead(10, 8, class_counts=COUNTS)
+    feats = tuple(torch.randn(4, 8) for _ in range(3))
+    assert torch.equal(head.pre_logits(feats), torch.cat(feats, dim=1))
+
+
+@pytest.mark.parametrize('legacy, expected', [
+    (dict(complement_loss=None), dict(com_weight=0.0)),
+    (dict(complement_loss=dict(type='ComplementLoss', loss_weight=0.3)),
+     dict(com_weight=0.3)),
+    (dict(loss_weight=2.0), dict(loss_weight=2.0)),
+    (dict(split_specific=True), dict(split_specific=True)),
+])
+def test_deprecated_loss_keywords_still_work(legacy, expected):
+    with pytest.warns(DeprecationWarning, match='is deprecated; use loss='):
+        head = ACEHead(10, 8, class_counts=COUNTS, **legacy)
+    for key, value in expected.items():
+        assert getattr(head.loss_module, key) == value
+
+
+def test_complement_loss_of_another_type_is_refused():
+    with pytest.raises(ValueError, match='is not a ComplementLoss'):
+        ACEHead(10, 8, class_counts=COUNTS,
+                complement_loss=dict(type='CrossEntropyLoss'))

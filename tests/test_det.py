@@ -362,7 +362,8 @@ def test_mmdet_runner_trains_ace_faster_rcnn_from_a_config(tmp_path):
 
 
 def test_released_code_options_in_the_bbox_head():
-    """planner / share_thresholds, complement_form, rescale_inverse and
+    """planner / share_thresholds, loss_ace's complement_form,
+    rescale_inverse and
     norm_weight mean what they mean in ACEHead."""
     from mmace.models.utils.ace import rescale_factors
     options = dict(planner='share', share_thresholds=[0.3, 0.1],
@@ -384,7 +385,7 @@ def test_released_code_options_in_the_bbox_head():
     for form in ('squared', 'norm'):
         torch.manual_seed(0)
         h = small_head(num_experts=3, class_counts=COUNTS,
-                       complement_form=form)
+                       loss_ace=dict(complement_form=form))
         h.train()
         cls_score, bbox_pred = h(torch.randn(12, 4, 3, 3))
         losses[form] = h.loss(cls_score, bbox_pred, None, *targets())

@@ -25,10 +25,12 @@ R32 = dict(type='CIFARResNet', depth=32)
     (dict(norm_over=['target']), ValueError, r'unknown norm_over'),
     (dict(aggregation=1), ValueError, r'unknown aggregation 1'),
     (dict(scale_bias='yes'), TypeError, r"scale_bias='yes' must be True"),
-    (dict(split_specific=1), TypeError, r'split_specific=1'),
-    (dict(loss_weight='1'), TypeError, r"loss_weight='1' must be a number"),
-    (dict(complement_form='frobenius'), ValueError,
+    (dict(loss=dict(split_specific=1)), TypeError, r'split_specific=1'),
+    (dict(loss=dict(loss_weight='1')), TypeError,
+     r"loss_weight='1' must be a number"),
+    (dict(loss=dict(complement_form='frobenius')), ValueError,
      r"unknown complement_form 'frobenius'"),
+    (dict(loss='ACELoss'), TypeError, r'loss must be an ACELoss config'),
     (dict(planner='shares'), ValueError, r"unknown planner 'shares'"),
     (dict(planner='share'), TypeError,
      r"planner='share' needs share_thresholds"),
@@ -42,7 +44,8 @@ R32 = dict(type='CIFARResNet', depth=32)
 def test_head_option_types(kwargs, error, match):
     args = dict(num_classes=10, in_channels=8, class_counts=None)
     args.update(kwargs)
-    with pytest.raises(error, match='ACEHead: ' + match):
+    owner = 'ACELoss' if isinstance(kwargs.get('loss'), dict) else 'ACEHead'
+    with pytest.raises(error, match=f'{owner}: ' + match):
         ACEHead(**args)
 
 

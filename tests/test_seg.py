@@ -279,7 +279,8 @@ def test_released_code_options_in_the_fcn_head():
     from mmseg.models.utils import resize
     torch.manual_seed(0)
     head = ACEFCNHead(num_experts=3, class_counts=COUNTS, planner='share',
-                      share_thresholds=[0.3, 0.05], complement_form='norm',
+                      share_thresholds=[0.3, 0.05],
+                      loss_ace=dict(complement_form='norm'),
                       rescale_inverse=True, norm_weight='raw',
                       norm_reduce='mean', expert1_loss='ace', **HEAD)
     head.init_weights()

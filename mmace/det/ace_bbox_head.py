@@ -19,9 +19,9 @@ from mmdet.models.roi_heads.bbox_heads import ConvFCBBoxHead
 from mmdet.registry import MODELS
 
 from ..models.heads.lws_linear import LWSLinear
-from ..models.utils.ace import ace_losses, aggregate_logits
-from ..models.utils.expert_counts import ExpertCountsMixin
-from ..models.utils.checks import check_bool, check_int, check_number
+from ..models.utils.ace import aggregate_logits
+from ..models.utils.expert_counts import UNSET, ExpertCountsMixin
+from ..models.utils.checks import check_bool, check_int
 
 
 class DetExpert(BaseModule):
@@ -165,14 +165,17 @@ class ACEConvFCBBoxHead(ExpertCountsMixin, ConvFCBBoxHead):
         norm_over (str): ``'target'`` or ``'all'``. Defaults to ``'target'``.
         scale_bias (bool): Whether the LWS scale multiplies the bias too.
             Defaults to False.
-        expert_loss_weight (float): Weight of the experts' Eq. 4 terms.
-            Defaults to 1.0.
-        complement_loss_weight (float): Weight of the Eq. 5 terms; 0 drops
-            them. Defaults to 1.0.
-        rescale_inverse, norm_weight, complement_form, planner,
-            share_thresholds: The options shared by every ACE head, with
-            the same meanings and defaults as in ``ACEHead`` (see
+        rescale_inverse, norm_weight, planner, share_thresholds: The
+            options shared by every ACE head, with the same meanings and
+            defaults as in ``ACEHead`` (see
             :class:`mmace.models.utils.expert_counts.ExpertCountsMixin`).
+        loss_ace (dict | nn.Module): The losses of experts 2..K, an
+            :class:`mmace.models.losses.ACELoss` config (``loss_weight``,
+            ``com_weight``, ``complement_form``), as ``ACEHead``'s
+            ``loss``. Expert 1 keeps the stock ``loss_cls``.
+            Defaults to ``dict(type='ACELoss')``.
+        expert_loss_weight, complement_loss_weight: Deprecated, folded into
+            ``loss_ace`` (``loss_weight``, ``com_weight``) with a warning.
         **kwargs: ``ConvFCBBoxHead`` / ``BBoxHead`` arguments.
     """
 
@@ -189,11 +192,11 @@ class ACEConvFCBBoxHead(ExpertCountsMixin, ConvFCBBoxHead):
                  rescale_inverse: bool = False,
                  norm_weight: str = 'scaled',
                  scale_bias: bool = False,
-                 expert_loss_weight: float = 1.0,
-                 complement_loss_weight: float = 1.0,
-                 complement_form: str = 'squared',
                  planner: str = 'classes',
                  share_thresholds: Optional[Sequence[float]] = None,
+                 loss_ace: Union[dict, nn.Module] = dict(type='ACELoss'),
+                 expert_loss_weight=UNSET,
+                 complement_loss_weight=UNSET,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
         owner = type(self).__name__
@@ -205,14 +208,16 @@ class ACEConvFCBBoxHead(ExpertCountsMixin, ConvFCBBoxHead):
                 ': every expert needs at least one target class')
         self.num_experts = num_experts
         self.init_ace_options(rescale, norm_reduce, norm_over,
-                              rescale_inverse, norm_weight, complement_form,
-                              planner, share_thresholds)
+                              rescale_inverse, norm_weight, planner,
+                              share_thresholds)
         check_bool(owner, 'scale_bias', scale_bias)
-        check_number(owner, 'expert_loss_weight', expert_loss_weight, 0)
-        check_number(owner, 'complement_loss_weight', complement_loss_weight,
-                     0)
-        self.expert_loss_weight = expert_loss_weight
-        self.complement_loss_weight = complement_loss_weight
+        self.loss_ace = self.build_ace_loss(
+            loss_ace, 'loss_ace',
+            expert_loss_weight=UNSET if expert_loss_weight is UNSET else
+            ('loss_weight', expert_loss_weight),
+            complement_loss_weight=UNSET
+            if complement_loss_weight is UNSET else
+            ('com_weight', complement_loss_weight))
 
         has_cls_branch = self.num_cls_convs + self.num_cls_fcs > 0
         # Copy the cls branch, else the last shared fc.
@@ -387,15 +392,11 @@ class ACEConvFCBBoxHead(ExpertCountsMixin, ConvFCBBoxHead):
         weights = label_weights[pos].float()
         targets = F.one_hot(labels[pos], self.num_classes).float() * \
             weights[:, None]
-        terms = ace_losses([z[pos] for z in logits], targets,
-                           self.target_masks[1:],
-                           complement_form=self.complement_form)
-        for j in range(self.num_experts - 1):
-            losses[f'loss_cls_e{j + 2}'] = \
-                self.expert_loss_weight * terms['cls'][j]
-            if self.complement_loss_weight > 0:
-                losses[f'loss_com_e{j + 2}'] = \
-                    self.complement_loss_weight * terms['com'][j]
+        losses.update(
+            self.loss_ace([z[pos] for z in logits],
+                          targets,
+                          self.target_masks[1:],
+                          first_expert=2))
         return losses
 
     # ------------------------------------------------------- prediction

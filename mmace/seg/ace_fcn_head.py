@@ -14,10 +14,9 @@ from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, SampleList
 from torch import Tensor
 
-from ..models.utils.ace import AGGREGATIONS, ace_losses, aggregate_logits
-from ..models.utils.expert_counts import ExpertCountsMixin
-from ..models.utils.checks import (check_bool, check_choice, check_int,
-                                   check_number)
+from ..models.utils.ace import AGGREGATIONS, aggregate_logits
+from ..models.utils.expert_counts import UNSET, ExpertCountsMixin
+from ..models.utils.checks import check_bool, check_choice, check_int
 
 EXPERT1_LOSSES = ('decode', 'ace')
 
@@ -152,12 +151,10 @@ class ACEFCNHead(ExpertCountsMixin, FCNHead):
     - expert 1 with ``expert1_loss='ace'``: Eq. 4 (CE averaged over the
       non-ignored pixels), logged as ``loss_cls_e1``. Expert 1 targets all
       classes, so its Eq. 5 term is identically 0 and is not logged;
-    - experts ``i >= 2``: per-pixel Eq. 4 (``loss_cls_e{i}``, weighted by
-      ``loss_weight``) and Eq. 5 (``loss_com_e{i}``, weighted by
-      ``com_loss_weight``) over the pixels whose label is one of the
-      expert's target classes, from
-      :func:`mmace.models.utils.ace.ace_losses` with ``class_dim=1`` and
-      ``ignore_index``. An expert whose classes are absent from the batch
+    - experts ``i >= 2``: per-pixel Eq. 4 (``loss_cls_e{i}``) and Eq. 5
+      (``loss_com_e{i}``) over the pixels whose label is one of the
+      expert's target classes, from ``loss_ace`` (an ``ACELoss``) with
+      ``class_dim=1`` and ``ignore_index``. An expert whose classes are absent from the batch
       gets exactly 0.
 
     ``acc_seg`` is the pixel accuracy of the aggregated prediction.
@@ -202,18 +199,20 @@ class ACEFCNHead(ExpertCountsMixin, FCNHead):
         scale_bias (bool): See :class:`LWSConv2d`. Defaults to False.
         expert1_loss (str): ``'decode'`` or ``'ace'``, see above.
             Defaults to ``'decode'``.
-        loss_weight (float): Weight of the Eq. 4 terms computed by
-            ``ace_losses``. Defaults to 1.0.
         readout_expert (int, optional): Diagnosis (Table 5): inference
             returns expert ``i``'s logits alone (1-based), its interfering
             classes set to -1e4 so they are never predicted. None (default)
             returns the ACE aggregate.
-        com_loss_weight (float): Weight of the Eq. 5 terms; 0 switches them
-            off. Defaults to 1.0.
-        rescale_inverse, norm_weight, complement_form, planner,
-            share_thresholds: The options shared by every ACE head, with
-            the same meanings and defaults as in ``ACEHead`` (see
+        rescale_inverse, norm_weight, planner, share_thresholds: The
+            options shared by every ACE head, with the same meanings and
+            defaults as in ``ACEHead`` (see
             :class:`mmace.models.utils.expert_counts.ExpertCountsMixin`).
+        loss_ace (dict | nn.Module): The experts' Eq. 4/5 losses, an
+            :class:`mmace.models.losses.ACELoss` config (``loss_weight``,
+            ``com_weight``, ``complement_form``), as ``ACEHead``'s
+            ``loss``. Defaults to ``dict(type='ACELoss')``.
+        loss_weight, com_loss_weight: Deprecated, folded into ``loss_ace``
+            (``loss_weight``, ``com_weight``) with a warning.
         **kwargs: The arguments of mmseg's ``FCNHead`` / ``BaseDecodeHead``
             (``in_channels``, ``channels``, ``num_classes``, ``num_convs``,
             ``concat_input``, ``loss_decode``, ``ignore_index``, ...).
@@ -235,12 +234,12 @@ class ACEFCNHead(ExpertCountsMixin, FCNHead):
                  aggregation: str = 'gated',
                  scale_bias: bool = False,
                  expert1_loss: str = 'decode',
-                 loss_weight: float = 1.0,
-                 com_loss_weight: float = 1.0,
-                 complement_form: str = 'squared',
                  planner: str = 'classes',
                  share_thresholds: Optional[Sequence[float]] = None,
+                 loss_ace: Union[dict, nn.Module] = dict(type='ACELoss'),
                  readout_expert: Optional[int] = None,
+                 loss_weight=UNSET,
+                 com_loss_weight=UNSET,
                  **kwargs):
         owner = type(self).__name__
         num_classes = check_int(owner, 'num_classes',
@@ -263,8 +262,6 @@ class ACEFCNHead(ExpertCountsMixin, FCNHead):
         check_choice(owner, 'aggregation', aggregation, AGGREGATIONS)
         check_choice(owner, 'expert1_loss', expert1_loss, EXPERT1_LOSSES)
         check_bool(owner, 'scale_bias', scale_bias)
-        check_number(owner, 'loss_weight', loss_weight, 0)
-        check_number(owner, 'com_loss_weight', com_loss_weight, 0)
         if readout_expert is not None:
             check_int(owner, 'readout_expert', readout_expert, 1)
             if readout_expert > num_experts:
@@ -274,12 +271,16 @@ class ACEFCNHead(ExpertCountsMixin, FCNHead):
         super().__init__(**kwargs)
         self.num_experts = num_experts
         self.init_ace_options(rescale, norm_reduce, norm_over,
-                              rescale_inverse, norm_weight, complement_form,
-                              planner, share_thresholds)
+                              rescale_inverse, norm_weight, planner,
+                              share_thresholds)
+        self.loss_ace = self.build_ace_loss(
+            loss_ace, 'loss_ace',
+            loss_weight=UNSET if loss_weight is UNSET else
+            ('loss_weight', loss_weight),
+            com_loss_weight=UNSET if com_loss_weight is UNSET else
+            ('com_weight', com_loss_weight))
         self.aggregation = aggregation
         self.expert1_loss = expert1_loss
-        self.loss_weight = loss_weight
-        self.com_loss_weight = com_loss_weight
         self.readout_expert = readout_expert
 
         # Expert 1: the stock head with an LWS classifier.
@@ -396,16 +397,15 @@ class ACEFCNHead(ExpertCountsMixin, FCNHead):
                     losses[name] = losses[name] + value \
                         if name in losses else value
                 continue
-            terms = ace_losses([up],
-                               seg_label,
-                               self.target_masks[i:i + 1],
-                               class_dim=1,
-                               ignore_index=self.ignore_index,
-                               complement_form=self.complement_form)
-            losses[f'loss_cls_e{i + 1}'] = self.loss_weight * terms['cls'][0]
-            if i > 0 and self.com_loss_weight > 0:
-                losses[f'loss_com_e{i + 1}'] = \
-                    self.com_loss_weight * terms['com'][0]
+            terms = self.loss_ace([up],
+                                  seg_label,
+                                  self.target_masks[i:i + 1],
+                                  class_dim=1,
+                                  ignore_index=self.ignore_index,
+                                  first_expert=i + 1)
+            # Expert 1 targets every class: its Eq. 5 term is 0 by design.
+            terms.pop('loss_com_e1', None)
+            losses.update(terms)
             del up, terms
         with torch.no_grad():
             merged = resize(

@@ -2,4 +2,5 @@
 # classes they do not target.
 _base_ = '../ace_r32_cifar100-lt-100.py'
 
-model = dict(head=dict(complement_loss=None))
+model = dict(
+    head=dict(loss=dict(type='ACELoss', com_weight=0.0)))

@@ -2,4 +2,5 @@
 # target classes (softmax over C_i, no L_com).
 _base_ = '../ace_r32_cifar100-lt-100.py'
 
-model = dict(head=dict(split_specific=True, complement_loss=None))
+model = dict(
+    head=dict(loss=dict(type='ACELoss', split_specific=True)))

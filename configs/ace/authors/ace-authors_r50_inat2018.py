@@ -8,7 +8,7 @@ model = dict(
     head=dict(
         planner='share',
         share_thresholds=[0.4, 0.1],
-        complement_form='norm',
+        loss=dict(type='ACELoss', complement_form='norm'),
         rescale='plain',
         norm_reduce='mean',
         rescale_inverse=True,

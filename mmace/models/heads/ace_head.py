@@ -2,16 +2,14 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModule
 from mmpretrain.evaluation.metrics import Accuracy
 from mmpretrain.models.heads import ClsHead
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from ..utils.ace import (AGGREGATIONS, ace_losses, aggregate_logits,
-                         expert_probs)
-from ..utils.checks import check_bool, check_choice, check_int, check_number
-from ..utils.expert_counts import ExpertCountsMixin
+from ..utils.ace import AGGREGATIONS, aggregate_logits, expert_probs
+from ..utils.checks import check_bool, check_choice, check_int
+from ..utils.expert_counts import UNSET, ExpertCountsMixin
 from .lws_linear import LWSLinear
 
 
@@ -95,23 +93,6 @@ class ACEHead(ExpertCountsMixin, ClsHead):
             Defaults to False.
         aggregation (str): ``'avg'`` (Eq. 3), ``'max'`` (Table 7 (2)) or
             ``'concat'`` (Table 7 (3)). Defaults to ``'avg'``.
-        split_specific (bool): Split-specific classifiers (SSC, Table 5):
-            each expert's softmax covers its target classes only and no
-            complement loss is used. Defaults to False.
-        loss_weight (float): Weight of the cross-entropy terms.
-            Defaults to 1.0.
-        complement_loss (dict | nn.Module, optional): Config of
-            :class:`ComplementLoss`. The terms of all experts come from one
-            :func:`ace_losses` call and are weighted by its ``loss_weight``;
-            None switches them off (Table 5 "without L_com"). Defaults to
-            ``dict(type='ComplementLoss', loss_weight=1.0)``.
-        complement_form (str): ``'squared'`` (Eq. 5 as printed: the squared
-            interfering logits summed per sample, averaged over the
-            sub-batch) or ``'norm'`` (the released code's ``ResCELoss``: their
-            Frobenius norm over the sub-batch divided by the number of
-            interfering classes); see
-            :func:`mmace.models.utils.ace.ace_losses`.
-            Defaults to ``'squared'``.
         planner (str): Eq. 1: ``'classes'`` (each later expert drops the
             next ``C / K`` most frequent classes, as printed) or ``'share'``
             (the released code: expert ``i`` starts where the remaining
@@ -121,6 +102,13 @@ class ACEHead(ExpertCountsMixin, ClsHead):
         share_thresholds (Sequence[float], optional): ``K - 1`` decreasing
             sample shares for ``planner='share'``, e.g. ``[0.3, 0.05]``
             (the authors' CIFAR-10-LT). Defaults to None.
+        loss (dict | nn.Module): The per-expert losses, an
+            :class:`mmace.models.losses.ACELoss` config: ``loss_weight``
+            (Eq. 4), ``com_weight`` (Eq. 5; 0 is Table 5 "without L_com"),
+            ``complement_form`` (``'squared'`` as printed or ``'norm'`` as
+            the released code) and ``split_specific`` (SSC, Table 5). Kept
+            as ``loss_module``, as in mmpretrain's ``ClsHead``.
+            Defaults to ``dict(type='ACELoss')``.
         return_expert_scores (bool): Whether ``predict`` also stores each
             expert's own prediction (softmax over its target classes, 0
             elsewhere) as ``expert_scores`` ``[K, C]``. Defaults to False.
@@ -130,6 +118,9 @@ class ACEHead(ExpertCountsMixin, ClsHead):
             aggregated prediction (hard labels only). Defaults to False.
         init_cfg (dict, optional): The config to control the initialization.
             Defaults to ``dict(type='Normal', layer='Linear', std=0.01)``.
+        split_specific, loss_weight, complement_loss: Deprecated, folded
+            into ``loss`` with a warning (``complement_loss=None`` is
+            ``com_weight=0``).
     """
 
     def __init__(self,
@@ -145,21 +136,17 @@ class ACEHead(ExpertCountsMixin, ClsHead):
                  norm_weight: str = 'scaled',
                  scale_bias: bool = False,
                  aggregation: str = 'avg',
-                 split_specific: bool = False,
-                 loss_weight: float = 1.0,
-                 complement_loss: Optional[dict] = dict(
-                     type='ComplementLoss', loss_weight=1.0),
-                 complement_form: str = 'squared',
                  planner: str = 'classes',
                  share_thresholds: Optional[Sequence[float]] = None,
+                 loss: Union[dict, nn.Module] = dict(type='ACELoss'),
                  return_expert_scores: bool = False,
                  topk: Union[int, Tuple[int]] = (1, ),
                  cal_acc: bool = False,
                  init_cfg: Optional[dict] = dict(
-                     type='Normal', layer='Linear', std=0.01)):
-        # Skip ClsHead.__init__: it builds a single CE loss module, while
-        # ACE's losses are per expert (ace_losses).
-        BaseModule.__init__(self, init_cfg=init_cfg)
+                     type='Normal', layer='Linear', std=0.01),
+                 split_specific=UNSET,
+                 loss_weight=UNSET,
+                 complement_loss=UNSET):
         owner = type(self).__name__
         num_classes = check_int(owner, 'num_classes', num_classes, 1)
         in_channels = check_int(owner, 'in_channels', in_channels, 1)
@@ -169,28 +156,30 @@ class ACEHead(ExpertCountsMixin, ClsHead):
                 f'num_experts={num_experts} must be between 1 and '
                 f'num_classes={num_classes}: every expert needs at least '
                 'one target class')
-        self.num_experts = num_experts
-        self.init_ace_options(rescale, norm_reduce, norm_over,
-                              rescale_inverse, norm_weight, complement_form,
-                              planner, share_thresholds)
         check_choice(owner, 'aggregation', aggregation, AGGREGATIONS)
         check_bool(owner, 'scale_bias', scale_bias)
-        check_bool(owner, 'split_specific', split_specific)
         check_bool(owner, 'return_expert_scores', return_expert_scores)
         check_bool(owner, 'cal_acc', cal_acc)
-        check_number(owner, 'loss_weight', loss_weight, 0)
+        self.num_experts = num_experts
+        loss = self.build_ace_loss(
+            loss, 'loss',
+            split_specific=UNSET if split_specific is UNSET else
+            ('split_specific', split_specific),
+            loss_weight=UNSET if loss_weight is UNSET else
+            ('loss_weight', loss_weight),
+            complement_loss=UNSET if complement_loss is UNSET else
+            ('com_weight', _legacy_com_weight(owner, complement_loss)))
+        # ClsHead keeps the loss as `loss_module` (what mmpretrain's hooks,
+        # e.g. SwitchRecipeHook, expect); here it is the ACE loss.
+        ClsHead.__init__(
+            self, loss=loss, topk=topk, cal_acc=cal_acc, init_cfg=init_cfg)
+        self.init_ace_options(rescale, norm_reduce, norm_over,
+                              rescale_inverse, norm_weight, planner,
+                              share_thresholds)
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.aggregation = aggregation
-        self.split_specific = split_specific
-        self.loss_weight = loss_weight
         self.return_expert_scores = return_expert_scores
-        self.topk = topk
-        self.cal_acc = cal_acc
-        if complement_loss is not None and not isinstance(
-                complement_loss, nn.Module):
-            complement_loss = MODELS.build(complement_loss)
-        self.complement_loss = complement_loss
 
         self.classifiers = nn.ModuleList(
             LWSLinear(in_channels, num_classes, scale_bias=scale_bias)
@@ -198,7 +187,7 @@ class ACEHead(ExpertCountsMixin, ClsHead):
         # Zeros mean "unset"; load_state_dict copies real values in.
         self.init_class_counts(class_counts)
 
-    def pre_logits(self, feats: Tuple[torch.Tensor]) -> Tuple[torch.Tensor]:
+    def expert_feats(self, feats: Tuple[torch.Tensor]) -> Tuple[torch.Tensor]:
         """The K pooled expert features (one per backbone expert)."""
         if len(feats) != self.num_experts:
             raise ValueError(
@@ -207,10 +196,20 @@ class ACEHead(ExpertCountsMixin, ClsHead):
                 'model.head.num_experts differ')
         return tuple(feats)
 
+    def pre_logits(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
+        """The experts' features side by side, ``[N, K * D]``.
+
+        What ``extract_feat(stage='pre_logits')`` returns: one tensor, as
+        for mmpretrain's heads; the folded head (:meth:`switch_to_deploy`)
+        is one linear layer on it.
+        """
+        return torch.cat(self.expert_feats(feats), dim=1)
+
     def expert_logits(self, feats: Tuple[torch.Tensor]) -> List[torch.Tensor]:
         """``K`` logits ``[N, C]``, one per expert."""
         return [
-            clf(x) for clf, x in zip(self.classifiers, self.pre_logits(feats))
+            clf(x)
+            for clf, x in zip(self.classifiers, self.expert_feats(feats))
         ]
 
     def rescale_factors(self) -> Optional[torch.Tensor]:
@@ -228,7 +227,7 @@ class ACEHead(ExpertCountsMixin, ClsHead):
         """The aggregated logits ``[N, C]``."""
         self._check_counts()
         if getattr(self, 'deploy_fc', None) is not None:
-            return self.deploy_fc(torch.cat(self.pre_logits(feats), dim=1))
+            return self.deploy_fc(self.pre_logits(feats))
         return self.aggregate(self.expert_logits(feats))
 
     def switch_to_deploy(self) -> None:
@@ -263,19 +262,7 @@ class ACEHead(ExpertCountsMixin, ClsHead):
             targets = torch.stack([i.gt_score for i in data_samples])
         else:
             targets = torch.cat([i.gt_label for i in data_samples])
-        terms = ace_losses(
-            logits,
-            targets,
-            self.target_masks,
-            split_specific=self.split_specific,
-            complement_form=self.complement_form)
-        use_com = self.complement_loss is not None and not self.split_specific
-        losses = dict()
-        for i in range(self.num_experts):
-            losses[f'loss_cls_e{i + 1}'] = self.loss_weight * terms['cls'][i]
-            if use_com:
-                losses[f'loss_com_e{i + 1}'] = \
-                    self.complement_loss.loss_weight * terms['com'][i]
+        losses = self.loss_module(logits, targets, self.target_masks)
         if self.cal_acc:
             if targets.dim() != 1:
                 raise ValueError('cal_acc needs hard labels; it is '
@@ -313,3 +300,18 @@ class ACEHead(ExpertCountsMixin, ClsHead):
             for sample, prob in zip(predictions, probs):
                 sample.set_field(prob, 'expert_scores')
         return predictions
+
+
+def _legacy_com_weight(owner: str, complement_loss) -> float:
+    """The ``com_weight`` of the deprecated ``complement_loss=`` keyword."""
+    if complement_loss is None:
+        return 0.0
+    if isinstance(complement_loss, dict) and \
+            complement_loss.get('type') == 'ComplementLoss':
+        return complement_loss.get('loss_weight', 1.0)
+    if type(complement_loss).__name__ == 'ComplementLoss':
+        return complement_loss.loss_weight
+    raise ValueError(
+        f'{owner}: complement_loss={complement_loss!r} is not a '
+        "ComplementLoss; set the complement term with loss=dict("
+        "type='ACELoss', com_weight=..., complement_form=...)")

@@ -1,3 +1,4 @@
+from .ace_loss import ACELoss
 from .complement_loss import ComplementLoss
 
-__all__ = ['ComplementLoss']
+__all__ = ['ACELoss', 'ComplementLoss']

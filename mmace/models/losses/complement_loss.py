@@ -18,10 +18,9 @@ class ComplementLoss(nn.Module):
     classes it is not trained to recognise towards 0, so that averaging the
     experts (Eq. 3) is not disturbed by them.
 
-    The math lives in :func:`mmace.models.utils.ace.ace_losses`;
-    :class:`ACEHead` computes all experts' terms with one call of it and
-    uses this module's ``loss_weight`` (``complement_loss=None`` in the head
-    switches the term off, Table 5 "without L_com").
+    Eq. 5 alone, for one expert, as a standalone loss; the ACE heads use
+    :class:`ACELoss`, which computes Eq. 4 and Eq. 5 of every expert in one
+    call of :func:`mmace.models.utils.ace.ace_losses`.
 
     Args:
         loss_weight (float): Weight of the loss. Defaults to 1.0.

@@ -1,13 +1,18 @@
 """Training class counts and planned target masks, kept by every ACE head."""
+import warnings
 from typing import List, Optional
 
 import numpy as np
 import torch
+import torch.nn as nn
 
-from .ace import (COMPLEMENT_FORMS, NORM_OVER, NORM_REDUCE, NORM_WEIGHTS,
-                  PLANNERS, RESCALE_POWERS, expert_shares, plan_target_masks,
+from .ace import (NORM_OVER, NORM_REDUCE, NORM_WEIGHTS, PLANNERS,
+                  RESCALE_POWERS, expert_shares, plan_target_masks,
                   rescale_factors, share_starts)
 from .checks import check_bool, check_choice
+
+#: Default of the heads' deprecated loss keywords: "not given".
+UNSET = object()
 
 
 class ExpertCountsMixin:
@@ -38,8 +43,10 @@ class ExpertCountsMixin:
       :func:`mmace.models.utils.ace.rescale_factors`. ``norm_weight``:
       ``'scaled'`` measures the LWS-scaled weight ``scale * W`` (what the
       logits use), ``'raw'`` the weight ``W`` alone (the released code).
-    - ``complement_form``: ``'squared'`` (Eq. 5 as printed) or ``'norm'``
-      (the released code), see :func:`mmace.models.utils.ace.ace_losses`.
+    - the ACE loss (``loss`` in ``ACEHead``, ``loss_ace`` in the dense
+      heads): a :class:`mmace.models.losses.ACELoss` config with
+      ``loss_weight`` (Eq. 4), ``com_weight`` (Eq. 5), ``complement_form``
+      and ``split_specific``.
     """
 
     #: The config key of the head's ``num_classes``, for error messages.
@@ -51,7 +58,6 @@ class ExpertCountsMixin:
                          norm_over: str = 'target',
                          rescale_inverse: bool = False,
                          norm_weight: str = 'scaled',
-                         complement_form: str = 'squared',
                          planner: str = 'classes',
                          share_thresholds=None) -> None:
         """Check and store the options shared by every ACE head."""
@@ -61,8 +67,6 @@ class ExpertCountsMixin:
         check_choice(owner, 'norm_over', norm_over, NORM_OVER)
         check_bool(owner, 'rescale_inverse', rescale_inverse)
         check_choice(owner, 'norm_weight', norm_weight, NORM_WEIGHTS)
-        check_choice(owner, 'complement_form', complement_form,
-                     COMPLEMENT_FORMS)
         check_choice(owner, 'planner', planner, PLANNERS)
         if planner == 'share':
             if not isinstance(share_thresholds, (list, tuple)) or not all(
@@ -87,10 +91,45 @@ class ExpertCountsMixin:
         self.norm_over = norm_over
         self.rescale_inverse = rescale_inverse
         self.norm_weight = norm_weight
-        self.complement_form = complement_form
         self.planner = planner
         self.share_thresholds = None if share_thresholds is None else tuple(
             float(t) for t in share_thresholds)
+
+    def build_ace_loss(self, loss, key: str, **legacy) -> nn.Module:
+        """The head's :class:`ACELoss` from its config (or module).
+
+        Args:
+            loss (dict | nn.Module): The ``ACELoss`` config or module.
+            key (str): The head's name for it (``'loss'``, ``'loss_ace'``),
+                for messages.
+            **legacy: Deprecated keywords, each ``(ACELoss key, value)`` or
+                :data:`UNSET`; given ones are folded into the config with a
+                ``DeprecationWarning``.
+        """
+        owner = type(self).__name__
+        given = {k: v for k, v in legacy.items() if v is not UNSET}
+        if isinstance(loss, nn.Module):
+            if given:
+                raise ValueError(
+                    f'{owner}: {", ".join(given)} cannot be combined with '
+                    f'a built {key} module; set them in the module')
+            return loss
+        if not isinstance(loss, dict):
+            raise TypeError(f'{owner}: {key} must be an ACELoss config '
+                            f'(dict), got {loss!r}')
+        cfg = dict(loss)
+        cfg.setdefault('type', 'ACELoss')  # e.g. loss=dict(com_weight=0.)
+        for old, (new, value) in given.items():
+            warnings.warn(
+                f'{owner}: {old}= is deprecated; use '
+                f"{key}=dict(type='ACELoss', {new}=...)", DeprecationWarning)
+            cfg[new] = value
+        from mmpretrain.registry import MODELS
+        from mmengine.registry import DefaultScope
+        # Build in mmpretrain's registry whatever the current scope (a det
+        # or seg runner sets 'mmdet' / 'mmseg').
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            return MODELS.build(cfg)
 
     def compute_rescale_factors(self, scaled: List[torch.Tensor],
                                 raw: List[torch.Tensor]

@@ -1,0 +1,99 @@
+from typing import Dict, Optional, Sequence
+
+import torch
+import torch.nn as nn
+from mmpretrain.registry import MODELS
+
+from ..utils.ace import COMPLEMENT_FORMS, ace_losses
+from ..utils.checks import check_bool, check_choice, check_number
+
+
+@MODELS.register_module()
+class ACELoss(nn.Module):
+    """ACE's per-expert losses: Eq. 4 and Eq. 5 on each expert's sub-batch.
+
+    The one loss of every ACE head (classification, detection and
+    segmentation): for expert ``i`` the cross-entropy over its sub-batch
+    (the samples, RoIs or pixels whose label is one of its target classes,
+    Eq. 4) and the complement loss on its interfering classes' logits
+    (Eq. 5). The math is :func:`mmace.models.utils.ace.ace_losses`.
+
+    Args:
+        loss_weight (float): Weight of the cross-entropy terms (Eq. 4).
+            Defaults to 1.0.
+        com_weight (float): Weight of the complement terms (Eq. 5); 0
+            switches them off (Table 5, "without L_com"). Defaults to 1.0.
+        complement_form (str): ``'squared'`` (Eq. 5 as printed: per sample
+            the squared interfering logits summed, averaged over the
+            sub-batch) or ``'norm'`` (the released code's ``ResCELoss``:
+            their Frobenius norm over the whole sub-batch divided by the
+            number of interfering classes; for dense heads it grows with the
+            square root of the number of pixels or RoIs). Defaults to
+            ``'squared'``.
+        split_specific (bool): Split-specific classifiers (SSC, Table 5):
+            each expert's softmax covers its target classes only and there
+            is no complement term. Defaults to False.
+    """
+
+    def __init__(self,
+                 loss_weight: float = 1.0,
+                 com_weight: float = 1.0,
+                 complement_form: str = 'squared',
+                 split_specific: bool = False):
+        super().__init__()
+        owner = type(self).__name__
+        check_number(owner, 'loss_weight', loss_weight, 0)
+        check_number(owner, 'com_weight', com_weight, 0)
+        check_choice(owner, 'complement_form', complement_form,
+                     COMPLEMENT_FORMS)
+        check_bool(owner, 'split_specific', split_specific)
+        self.loss_weight = loss_weight
+        self.com_weight = com_weight
+        self.complement_form = complement_form
+        self.split_specific = split_specific
+
+    @property
+    def uses_complement(self) -> bool:
+        """Whether the Eq. 5 terms are computed (and logged)."""
+        return self.com_weight > 0 and not self.split_specific
+
+    def forward(self,
+                expert_logits: Sequence[torch.Tensor],
+                targets: torch.Tensor,
+                masks: torch.Tensor,
+                class_dim: int = 1,
+                ignore_index: Optional[int] = None,
+                first_expert: int = 1) -> Dict[str, torch.Tensor]:
+        """The weighted losses of each expert.
+
+        Args:
+            expert_logits (Sequence[Tensor]): The experts' logits, e.g.
+                ``[N, C]`` or ``[N, C, H, W]``.
+            targets (Tensor): Hard labels (the logits' shape without the
+                class axis) or soft scores (the logits' shape).
+            masks (Tensor): ``[K, C]`` bool target classes of these experts.
+            class_dim (int): The class axis of the logits. Defaults to 1.
+            ignore_index (int, optional): Hard label to ignore.
+            first_expert (int): The 1-based number of the first expert
+                given, for the names (a detection head passes experts
+                2..K). Defaults to 1.
+
+        Returns:
+            dict[str, Tensor]: ``loss_cls_e{i}`` and, unless switched off,
+            ``loss_com_e{i}``.
+        """
+        terms = ace_losses(
+            expert_logits,
+            targets,
+            masks,
+            class_dim=class_dim,
+            split_specific=self.split_specific,
+            ignore_index=ignore_index,
+            complement_form=self.complement_form)
+        losses = dict()
+        for i in range(len(expert_logits)):
+            e = i + first_expert
+            losses[f'loss_cls_e{e}'] = self.loss_weight * terms['cls'][i]
+            if self.uses_complement:
+                losses[f'loss_com_e{e}'] = self.com_weight * terms['com'][i]
+        return losses
