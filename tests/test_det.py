@@ -354,7 +354,6 @@ def test_mmdet_runner_trains_ace_faster_rcnn_from_a_config(tmp_path):
         pred = result.pred_instances
         h, w = result.ori_shape
         assert len(pred) > 0
-        assert ((pred.scores >= 0) & (pred.scores <= 1)).all()
         b = pred.bboxes
         assert (b[:, 0] >= 0).all() and (b[:, 1] >= 0).all()
         assert (b[:, 2] <= w).all() and (b[:, 3] <= h).all()
@@ -393,3 +392,37 @@ def test_released_code_options_in_the_bbox_head():
                           losses['squared']['loss_cls_e2'])
     assert not torch.allclose(losses['norm']['loss_com_e2'],
                               losses['squared']['loss_com_e2'])
+
+
+def test_expert_losses_by_hand_on_six_rois():
+    """Which RoIs train which expert, and the loss values, by hand.
+
+    C = 5 foreground classes with counts 50, 20, 10, 5, 1 and K = 3: the
+    planner gives expert 2 classes {1, 2, 3, 4} and expert 3 {3, 4}. RoI
+    labels 0, 1, 2, 3, 4 and background (5): expert 2 trains on the RoIs
+    labelled 1-4, expert 3 on those labelled 3 and 4; background RoIs train
+    no expert.
+    """
+    head = small_head(num_experts=3, class_counts=COUNTS)
+    assert head.target_masks.tolist() == [
+        [True] * 5, [False, True, True, True, True],
+        [False, False, False, True, True]]
+    labels = torch.tensor([0, 1, 2, 3, 4, C])
+    _, bbox_pred = head(torch.randn(6, 4, 3, 3))
+    z1 = torch.zeros(6, C + 1)
+    z2 = torch.zeros(6, C)
+    z2[:, 0] = 2.  # expert 2's interfering class 0
+    z3 = torch.zeros(6, C)
+    z3[:, :3] = 1.  # expert 3's interfering classes 0, 1, 2
+    z2[0, 1] = z3[0, 3] = z3[5, 4] = 50.  # RoIs outside the sub-batches
+    losses = head.loss(torch.cat([z1, z2, z3], dim=1), bbox_pred, None,
+                       labels, torch.ones(6), torch.zeros(6, 4),
+                       torch.zeros(6, 4))
+    e = math.e
+    # Expert 2 on RoIs 1-4: logits [2, 0, 0, 0, 0], the label's logit is 0.
+    assert losses['loss_cls_e2'].item() == pytest.approx(math.log(e**2 + 4))
+    assert losses['loss_com_e2'].item() == pytest.approx(4.)  # 2^2
+    # Expert 3 on RoIs 3, 4: logits [1, 1, 1, 0, 0].
+    assert losses['loss_cls_e3'].item() == pytest.approx(
+        math.log(3 * e + 2))
+    assert losses['loss_com_e3'].item() == pytest.approx(3.)  # 3 x 1^2

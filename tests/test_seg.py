@@ -1,5 +1,6 @@
 """mmsegmentation side of mmace: CamVid, ACEFCNHead, LongTailIoUMetric."""
 import copy
+import math
 
 import mmace  # noqa: F401  (installs the ops fallback before mmseg)
 import numpy as np
@@ -305,3 +306,38 @@ def test_released_code_options_in_the_fcn_head():
     ref = ace_losses([up], label, head.target_masks[1:2],
                      ignore_index=head.ignore_index, complement_form='norm')
     assert torch.allclose(losses['loss_com_e2'], ref['com'][0], rtol=1e-4)
+
+
+def test_expert_losses_by_hand_on_2x3_pixels():
+    """Which pixels train which expert, and the loss values, by hand.
+
+    Counts 500, 300, 100, 60, 20, 5 and K = 3: expert 2 targets classes
+    2-5, expert 3 classes 4 and 5. Labels [[0, 2, 4], [5, 255, 1]]: expert 2
+    trains on the pixels labelled 2, 4, 5, expert 3 on those labelled 4 and
+    5; 255 is ignored.
+    """
+    head = ACEFCNHead(num_experts=3, class_counts=COUNTS, **HEAD)
+    assert head.target_masks.long().tolist() == [
+        [1, 1, 1, 1, 1, 1], [0, 0, 1, 1, 1, 1], [0, 0, 0, 0, 1, 1]]
+    sample = SegDataSample()
+    sample.gt_sem_seg = PixelData(data=torch.tensor([[[0, 2, 4], [5, 255,
+                                                                  1]]]))
+    z1 = torch.zeros(1, 6, 2, 3)
+    z2 = torch.zeros(1, 6, 2, 3)
+    z2[:, 0], z2[:, 1] = 1., 2.  # expert 2's interfering classes 0, 1
+    z3 = torch.zeros(1, 6, 2, 3)
+    z3[:, :4] = 0.5  # expert 3's interfering classes 0-3
+    # Pixels outside the sub-batches: large logits that must not count.
+    z2[0, 2, 0, 0] = z2[0, 3, 1, 2] = z3[0, 5, 0, 1] = 50.
+    losses = head.loss_by_feat([z1, z2, z3], [sample])
+    e = math.e
+    # Expert 2 on 3 pixels: logits [1, 2, 0, 0, 0, 0], label logit 0.
+    assert losses['loss_cls_e2'].item() == pytest.approx(
+        math.log(e + e**2 + 4))
+    assert losses['loss_com_e2'].item() == pytest.approx(1. + 4.)
+    # Expert 3 on 2 pixels: logits [.5, .5, .5, .5, 0, 0].
+    assert losses['loss_cls_e3'].item() == pytest.approx(
+        math.log(4 * e**0.5 + 2))
+    assert losses['loss_com_e3'].item() == pytest.approx(4 * 0.25)
+    # Expert 1 trains as the stock head: mmseg's CE, no ACE terms.
+    assert 'loss_ce' in losses and 'loss_cls_e1' not in losses
