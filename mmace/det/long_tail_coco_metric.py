@@ -122,6 +122,9 @@ class LongTailCocoMetric(CocoMetric):
             ``classwise``, ...).
     """
 
+    #: ``class_counts`` left out of a config means 'auto' (LongTailRunner).
+    takes_class_counts = True
+
     def __init__(self,
                  class_counts='auto',
                  group_thrs: Tuple[int, int] = (10, 100),

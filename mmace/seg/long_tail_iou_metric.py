@@ -91,6 +91,9 @@ class LongTailIoUMetric(IoUMetric):
         {'frequent': [0, 1], 'common': [2], 'rare': [3]}
     """
 
+    #: ``class_counts`` left out of a config means 'auto' (LongTailRunner).
+    takes_class_counts = True
+
     def __init__(self,
                  class_counts='auto',
                  groups: Optional[dict] = None,

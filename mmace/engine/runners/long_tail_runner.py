@@ -24,11 +24,38 @@ from ...utils.errors import CheckpointError
 
 #: Placeholder a config writes where the training-set class counts belong.
 AUTO = 'auto'
-#: Types that take training-set counts; a config that leaves their
-#: ``class_counts`` out means 'auto' too.
-COUNT_CONSUMERS = ('LongTailAccuracy', 'ACEHead', 'ACEConvFCBBoxHead',
-                   'ACEShared2FCBBoxHead', 'LongTailCocoMetric', 'ACEFCNHead',
-                   'LongTailIoUMetric')
+#: Registries (package, registry names) searched for a config type.
+COUNT_REGISTRIES = (('mmpretrain', ('MODELS', 'METRICS')),
+                    ('mmdet', ('MODELS', 'METRICS')),
+                    ('mmseg', ('MODELS', 'METRICS')))
+
+
+def takes_class_counts(type_) -> bool:
+    """Whether a config ``type`` takes training-set counts.
+
+    Such classes say so with a class attribute ``takes_class_counts = True``
+    (the ACE heads through ``ExpertCountsMixin``, the long-tail metrics);
+    a config that leaves their ``class_counts`` out means ``'auto'``. Found
+    through the registries, so a user's own class opts in the same way.
+    """
+    if isinstance(type_, type):
+        return bool(getattr(type_, 'takes_class_counts', False))
+    if not isinstance(type_, str):
+        return False
+    import importlib
+    for package, names in COUNT_REGISTRIES:
+        try:
+            registry_module = importlib.import_module(f'{package}.registry')
+        except Exception:  # not installed, or an incompatible mmcv
+            continue
+        for name in names:
+            try:
+                cls = getattr(registry_module, name).get(type_)
+            except Exception:  # e.g. a scope prefix of another package
+                cls = None
+            if cls is not None and getattr(cls, 'takes_class_counts', False):
+                return True
+    return False
 #: Where a model keeps the head whose ``num_classes`` must fit the counts.
 HEAD_PATHS = ('head', 'roi_head.bbox_head', 'decode_head')
 
@@ -36,7 +63,7 @@ HEAD_PATHS = ('head', 'roi_head.bbox_head', 'decode_head')
 def _find_auto_counts(node, path=''):
     """Yield (container, key, dotted path) of every ``class_counts='auto'``."""
     if isinstance(node, dict):
-        if node.get('type') in COUNT_CONSUMERS:
+        if takes_class_counts(node.get('type')):
             node.setdefault('class_counts', AUTO)
         for key, value in node.items():
             sub = f'{path}.{key}' if path else str(key)

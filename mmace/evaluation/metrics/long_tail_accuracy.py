@@ -112,6 +112,9 @@ class LongTailAccuracy(Accuracy):
     """  # noqa: E501
     default_prefix: Optional[str] = 'accuracy'
 
+    #: ``class_counts`` left out of a config means 'auto' (LongTailRunner).
+    takes_class_counts = True
+
     def __init__(self,
                  topk: Union[int, Sequence[int]] = (1, 5),
                  class_counts='auto',

@@ -51,6 +51,8 @@ class ExpertCountsMixin:
 
     #: The config key of the head's ``num_classes``, for error messages.
     counts_key = 'model.head.num_classes'
+    #: ``class_counts`` left out of a config means 'auto' (LongTailRunner).
+    takes_class_counts = True
 
     def init_ace_options(self,
                          rescale: Optional[str] = 'plain',
