@@ -426,3 +426,84 @@ def test_expert_losses_by_hand_on_six_rois():
     assert losses['loss_cls_e3'].item() == pytest.approx(
         math.log(3 * e + 2))
     assert losses['loss_com_e3'].item() == pytest.approx(3.)  # 3 x 1^2
+
+
+@pytest.mark.parametrize('kwargs, entry', [
+    # Shared2FC: the experts copy fc7 and read fc6's output.
+    (dict(type='ACEShared2FCBBoxHead'), 'shared_fcs.1'),
+    # ConvFC with a cls branch: the experts copy the branch and read the
+    # shared output.
+    (dict(type='ACEConvFCBBoxHead', num_shared_convs=1, num_shared_fcs=1,
+          num_cls_fcs=1, num_reg_fcs=1, conv_out_channels=4,
+          fc_out_channels=16), 'cls_fcs.0'),
+    (dict(type='ACEConvFCBBoxHead', num_shared_convs=1, num_shared_fcs=0,
+          num_cls_convs=1, num_cls_fcs=1, num_reg_fcs=1, conv_out_channels=4,
+          fc_out_channels=16), 'cls_convs.0'),
+])
+def test_experts_read_what_mmdets_forward_feeds_the_copied_layer(
+        kwargs, entry):
+    """The head runs mmdet's own forward; the experts get the input of the
+    layer they copy (taken by a hook), whatever the branch layout."""
+    torch.manual_seed(0)
+    kwargs = dict(kwargs)
+    head = small_head(kwargs.pop('type'), num_experts=3,
+                      class_counts=COUNTS, **kwargs)
+    head.train()
+    assert head.expert_entry() is head.get_submodule(entry)
+    seen = []
+    handle = head.get_submodule(entry).register_forward_pre_hook(
+        lambda m, args: seen.append(args[0].detach().clone()))
+    x = torch.randn(4, 4, 3, 3)
+    cls_score, _ = head(x)
+    handle.remove()
+    _, expert_logits = head.split_cls_score(cls_score)
+    for expert, logits in zip(head.experts, expert_logits):
+        assert torch.allclose(logits, expert(seen[0]))
+    # The stock part is mmdet's forward, unchanged.
+    stock = head.get_submodule('fc_cls')
+    z1, _ = head.split_cls_score(cls_score)
+    assert z1.shape == (4, stock.out_features) and not stock.weight.grad
+
+
+def test_each_cascade_rcnn_stage_trains_and_predicts_with_ace_heads():
+    """mmdet's CascadeRoIHead with an ACE box head in each of its 3 stages:
+    every stage logs its experts' losses (finite) and inference runs."""
+    import os
+    from mmengine.structures import InstanceData
+    from mmdet.structures import DetDataSample
+    base = os.path.join(os.path.dirname(mmdet.__file__), '.mim', 'configs',
+                        '_base_', 'models', 'cascade-rcnn_r50_fpn.py')
+    cfg = Config.fromfile(base)
+    roi = cfg.model.roi_head
+    roi.bbox_roi_extractor.out_channels = 8
+    for stage in roi.bbox_head:
+        stage.update(type='ACEShared2FCBBoxHead', in_channels=8,
+                     fc_out_channels=16, num_classes=C, num_experts=3,
+                     class_counts=COUNTS)
+    roi.train_cfg = cfg.model.train_cfg.rcnn
+    roi.test_cfg = cfg.model.test_cfg.rcnn
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        head = MODELS.build(roi)
+        head.init_weights()
+        feats = tuple(torch.randn(1, 8, s, s) for s in (64, 32, 16, 8, 4))
+        sample = DetDataSample(metainfo=dict(
+            img_shape=(256, 256), pad_shape=(256, 256),
+            scale_factor=(1., 1.)))
+        sample.gt_instances = InstanceData(
+            bboxes=torch.tensor([[10., 10., 100., 100.],
+                                 [50., 60., 200., 220.]]),
+            labels=torch.tensor([3, 4]))
+        proposals = InstanceData(
+            bboxes=torch.cat([sample.gt_instances.bboxes + 2,
+                              torch.tensor([[0., 0., 60., 60.]])]),
+            scores=torch.ones(3))
+        losses = head.loss(feats, [proposals.clone()], [sample])
+        for s in range(3):
+            for key in ('loss_cls', 'loss_cls_e2', 'loss_com_e2',
+                        'loss_cls_e3', 'loss_com_e3'):
+                assert torch.isfinite(losses[f's{s}.{key}']), (s, key)
+        head.eval()
+        with torch.no_grad():
+            results = head.predict(feats, [proposals], [sample])
+    assert len(results) == 1 and (results[0].labels < C).all()

@@ -256,49 +256,27 @@ class ACEConvFCBBoxHead(ExpertCountsMixin, ConvFCBBoxHead):
         self.init_class_counts(class_counts)
 
     # ----------------------------------------------------------- forward
+    def expert_entry(self) -> nn.Module:
+        """The module whose input the experts read: the last shared fc
+        (which they copy) or the first layer of the cls branch."""
+        if self.copy_last_shared_fc:
+            return self.shared_fcs[-1]
+        return self.cls_convs[0] if len(self.cls_convs) else self.cls_fcs[0]
+
     def forward(self, x: Tensor) -> tuple:
         """``(cls_score, bbox_pred)``; see the class docstring for
         ``cls_score`` (stock logits for ``K = 1``)."""
-        # Shared part: ConvFCBBoxHead.forward, remembering the copy point.
-        if self.num_shared_convs > 0:
-            for conv in self.shared_convs:
-                x = conv(x)
-        expert_in = None
-        if self.num_shared_fcs > 0:
-            if self.with_avg_pool:
-                x = self.avg_pool(x)
-            x = x.flatten(1)
-            for i, fc in enumerate(self.shared_fcs):
-                if i == self.num_shared_fcs - 1:
-                    expert_in = x
-                x = self.relu(fc(x))
-        if not self.copy_last_shared_fc:
-            expert_in = x
-        x_cls = x
-        x_reg = x
-
-        for conv in self.cls_convs:
-            x_cls = conv(x_cls)
-        if x_cls.dim() > 2:
-            if self.with_avg_pool:
-                x_cls = self.avg_pool(x_cls)
-            x_cls = x_cls.flatten(1)
-        for fc in self.cls_fcs:
-            x_cls = self.relu(fc(x_cls))
-
-        for conv in self.reg_convs:
-            x_reg = conv(x_reg)
-        if x_reg.dim() > 2:
-            if self.with_avg_pool:
-                x_reg = self.avg_pool(x_reg)
-            x_reg = x_reg.flatten(1)
-        for fc in self.reg_fcs:
-            x_reg = self.relu(fc(x_reg))
-
-        cls_score = self.fc_cls(x_cls) if self.with_cls else None
-        bbox_pred = self.fc_reg(x_reg) if self.with_reg else None
         if self.num_experts == 1:
-            return cls_score, bbox_pred
+            return super().forward(x)
+        # mmdet's own forward, with the experts' input taken on the way.
+        taken = []
+        handle = self.expert_entry().register_forward_pre_hook(
+            lambda module, args: taken.append(args[0]))
+        try:
+            cls_score, bbox_pred = super().forward(x)
+        finally:
+            handle.remove()
+        expert_in = taken[0]
         self._check_counts()
         feats = expert_in.detach()
         logits = [expert(feats) for expert in self.experts]
