@@ -356,3 +356,23 @@ def test_complement_loss_of_another_type_is_refused():
     with pytest.raises(ValueError, match='is not a ComplementLoss'):
         ACEHead(10, 8, class_counts=COUNTS,
                 complement_loss=dict(type='CrossEntropyLoss'))
+
+
+def test_readout_expert_predicts_with_one_expert_alone():
+    """The diagnosis switch shared with the det and seg heads."""
+    feats = tuple(torch.randn(6, 8) for _ in range(3))
+    head = ACEHead(10, 8, class_counts=COUNTS, readout_expert=3)
+    head.init_weights()
+    full = ACEHead(10, 8, class_counts=COUNTS)
+    full.load_state_dict(head.state_dict())
+    z3 = head.expert_logits(feats)[2]
+    scores = head(feats)
+    masks = head.target_masks
+    # Expert 3's own logits on its classes, never one of the others.
+    assert torch.equal(scores[:, masks[2]], z3[:, masks[2]])
+    assert masks[2][scores.argmax(dim=1)].all()
+    assert not torch.allclose(scores, full(feats))
+    with pytest.raises(ValueError, match='readout_expert=4 must be between'):
+        ACEHead(10, 8, class_counts=COUNTS, readout_expert=4)
+    with pytest.raises(ValueError, match='not for readout_expert'):
+        head.switch_to_deploy()

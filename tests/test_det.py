@@ -507,3 +507,16 @@ def test_each_cascade_rcnn_stage_trains_and_predicts_with_ace_heads():
         with torch.no_grad():
             results = head.predict(feats, [proposals], [sample])
     assert len(results) == 1 and (results[0].labels < C).all()
+
+
+def test_readout_expert_1_is_the_stock_softmax():
+    """readout_expert=1 scores a detection with expert 1 alone: exactly the
+    stock head's softmax over the C + 1 classes."""
+    torch.manual_seed(0)
+    head = small_head(num_experts=3, class_counts=COUNTS, readout_expert=1)
+    head.eval()
+    x = torch.randn(5, 4, 3, 3)
+    with torch.no_grad():
+        log_p, _ = head(x)
+        z1 = super(type(head), head).forward(x)[0]
+    assert torch.allclose(log_p.exp(), z1.softmax(dim=1), atol=1e-6)

@@ -165,9 +165,9 @@ class ACEConvFCBBoxHead(ExpertCountsMixin, ConvFCBBoxHead):
         norm_over (str): ``'target'`` or ``'all'``. Defaults to ``'target'``.
         scale_bias (bool): Whether the LWS scale multiplies the bias too.
             Defaults to False.
-        rescale_inverse, norm_weight, planner, share_thresholds: The
-            options shared by every ACE head, with the same meanings and
-            defaults as in ``ACEHead`` (see
+        rescale_inverse, norm_weight, planner, share_thresholds,
+            readout_expert: The options shared by every ACE head, with the
+            same meanings and defaults as in ``ACEHead`` (see
             :class:`mmace.models.utils.expert_counts.ExpertCountsMixin`).
         loss_ace (dict | nn.Module): The losses of experts 2..K, an
             :class:`mmace.models.losses.ACELoss` config (``loss_weight``,
@@ -195,6 +195,7 @@ class ACEConvFCBBoxHead(ExpertCountsMixin, ConvFCBBoxHead):
                  planner: str = 'classes',
                  share_thresholds: Optional[Sequence[float]] = None,
                  loss_ace: Union[dict, nn.Module] = dict(type='ACELoss'),
+                 readout_expert: Optional[int] = None,
                  expert_loss_weight=UNSET,
                  complement_loss_weight=UNSET,
                  **kwargs) -> None:
@@ -209,7 +210,7 @@ class ACEConvFCBBoxHead(ExpertCountsMixin, ConvFCBBoxHead):
         self.num_experts = num_experts
         self.init_ace_options(rescale, norm_reduce, norm_over,
                               rescale_inverse, norm_weight, planner,
-                              share_thresholds)
+                              share_thresholds, readout_expert)
         check_bool(owner, 'scale_bias', scale_bias)
         self.loss_ace = self.build_ace_loss(
             loss_ace, 'loss_ace',
@@ -317,8 +318,11 @@ class ACEConvFCBBoxHead(ExpertCountsMixin, ConvFCBBoxHead):
 
     def aggregate(self, cls_score: Tensor, expert_logits: List[Tensor]) \
             -> Tensor:
-        """Eq. 2/3 aggregate ``o`` ``[N, C]`` over the foreground classes."""
+        """Eq. 2/3 aggregate ``o`` ``[N, C]`` over the foreground classes;
+        with ``readout_expert``, that expert's own logits."""
         logits = [cls_score[:, :self.num_classes]] + list(expert_logits)
+        if self.readout_expert is not None:
+            return self.readout_logits(logits)
         return aggregate_logits(logits, self.target_masks,
                                 self.rescale_factors(), 'avg')
 

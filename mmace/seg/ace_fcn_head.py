@@ -262,17 +262,11 @@ class ACEFCNHead(ExpertCountsMixin, FCNHead):
         check_choice(owner, 'aggregation', aggregation, AGGREGATIONS)
         check_choice(owner, 'expert1_loss', expert1_loss, EXPERT1_LOSSES)
         check_bool(owner, 'scale_bias', scale_bias)
-        if readout_expert is not None:
-            check_int(owner, 'readout_expert', readout_expert, 1)
-            if readout_expert > num_experts:
-                raise ValueError(
-                    f'{owner}: readout_expert={readout_expert} must be '
-                    f'between 1 and num_experts={num_experts}')
         super().__init__(**kwargs)
         self.num_experts = num_experts
         self.init_ace_options(rescale, norm_reduce, norm_over,
                               rescale_inverse, norm_weight, planner,
-                              share_thresholds)
+                              share_thresholds, readout_expert)
         self.loss_ace = self.build_ace_loss(
             loss_ace, 'loss_ace',
             loss_weight=UNSET if loss_weight is UNSET else
@@ -281,7 +275,6 @@ class ACEFCNHead(ExpertCountsMixin, FCNHead):
             ('com_weight', com_loss_weight))
         self.aggregation = aggregation
         self.expert1_loss = expert1_loss
-        self.readout_expert = readout_expert
 
         # Expert 1: the stock head with an LWS classifier.
         self.conv_seg = LWSConv2d(self.channels, num_classes,
@@ -346,9 +339,7 @@ class ACEFCNHead(ExpertCountsMixin, FCNHead):
         logits = self.expert_logits(inputs)
         if self.readout_expert is None:
             return self.aggregate(logits)
-        i = self.readout_expert - 1
-        interfering = ~self.target_masks[i].view(1, -1, 1, 1)
-        return logits[i].masked_fill(interfering, -1e4)
+        return self.readout_logits(logits)
 
     # -------------------------------------------------------------- loss --
     def loss(self, inputs: Tuple[Tensor], batch_data_samples: SampleList,

@@ -109,6 +109,10 @@ class ACEHead(ExpertCountsMixin, ClsHead):
             the released code) and ``split_specific`` (SSC, Table 5). Kept
             as ``loss_module``, as in mmpretrain's ``ClsHead``.
             Defaults to ``dict(type='ACELoss')``.
+        readout_expert (int, optional): Diagnosis (Table 5): predictions
+            come from expert ``i`` (1-based) alone, its interfering classes
+            never predicted; the same switch as in the det and seg heads.
+            None (default) is the ACE aggregate.
         return_expert_scores (bool): Whether ``predict`` also stores each
             expert's own prediction (softmax over its target classes, 0
             elsewhere) as ``expert_scores`` ``[K, C]``. Defaults to False.
@@ -139,6 +143,7 @@ class ACEHead(ExpertCountsMixin, ClsHead):
                  planner: str = 'classes',
                  share_thresholds: Optional[Sequence[float]] = None,
                  loss: Union[dict, nn.Module] = dict(type='ACELoss'),
+                 readout_expert: Optional[int] = None,
                  return_expert_scores: bool = False,
                  topk: Union[int, Tuple[int]] = (1, ),
                  cal_acc: bool = False,
@@ -175,7 +180,7 @@ class ACEHead(ExpertCountsMixin, ClsHead):
             self, loss=loss, topk=topk, cal_acc=cal_acc, init_cfg=init_cfg)
         self.init_ace_options(rescale, norm_reduce, norm_over,
                               rescale_inverse, norm_weight, planner,
-                              share_thresholds)
+                              share_thresholds, readout_expert)
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.aggregation = aggregation
@@ -219,7 +224,10 @@ class ACEHead(ExpertCountsMixin, ClsHead):
             [clf.weight for clf in self.classifiers])
 
     def aggregate(self, logits: List[torch.Tensor]) -> torch.Tensor:
-        """Rescale (Eq. 2) and merge (Eq. 3 or a variant) expert logits."""
+        """Rescale (Eq. 2) and merge (Eq. 3 or a variant) expert logits;
+        with ``readout_expert``, that expert's own logits."""
+        if self.readout_expert is not None:
+            return self.readout_logits(logits)
         return aggregate_logits(logits, self.target_masks,
                                 self.rescale_factors(), self.aggregation)
 
@@ -241,6 +249,9 @@ class ACEHead(ExpertCountsMixin, ClsHead):
         of the weights. ``aggregation='max'`` is not linear and raises.
         """
         from ..utils.fold import fold_ace_head
+        if self.readout_expert is not None:
+            raise ValueError('switch_to_deploy folds the ACE aggregate; it '
+                             'is not for readout_expert (a diagnosis)')
         self.deploy_fc = fold_ace_head(self)
 
     def loss(self, feats: Tuple[torch.Tensor], data_samples: List[DataSample],

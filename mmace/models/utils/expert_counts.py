@@ -9,7 +9,7 @@ import torch.nn as nn
 from .ace import (NORM_OVER, NORM_REDUCE, NORM_WEIGHTS, PLANNERS,
                   RESCALE_POWERS, expert_shares, plan_target_masks,
                   rescale_factors, share_starts)
-from .checks import check_bool, check_choice
+from .checks import check_bool, check_choice, check_int
 
 #: Default of the heads' deprecated loss keywords: "not given".
 UNSET = object()
@@ -43,6 +43,9 @@ class ExpertCountsMixin:
       :func:`mmace.models.utils.ace.rescale_factors`. ``norm_weight``:
       ``'scaled'`` measures the LWS-scaled weight ``scale * W`` (what the
       logits use), ``'raw'`` the weight ``W`` alone (the released code).
+    - ``readout_expert``: diagnosis (Table 5): inference uses expert ``i``
+      (1-based) alone, its interfering classes at -1e4 so they are never
+      predicted; None (default) is the ACE aggregate.
     - the ACE loss (``loss`` in ``ACEHead``, ``loss_ace`` in the dense
       heads): a :class:`mmace.models.losses.ACELoss` config with
       ``loss_weight`` (Eq. 4), ``com_weight`` (Eq. 5), ``complement_form``
@@ -61,9 +64,17 @@ class ExpertCountsMixin:
                          rescale_inverse: bool = False,
                          norm_weight: str = 'scaled',
                          planner: str = 'classes',
-                         share_thresholds=None) -> None:
+                         share_thresholds=None,
+                         readout_expert: Optional[int] = None) -> None:
         """Check and store the options shared by every ACE head."""
         owner = type(self).__name__
+        if readout_expert is not None:
+            check_int(owner, 'readout_expert', readout_expert, 1)
+            if readout_expert > self.num_experts:
+                raise ValueError(
+                    f'{owner}: readout_expert={readout_expert} must be '
+                    f'between 1 and num_experts={self.num_experts}')
+        self.readout_expert = readout_expert
         check_choice(owner, 'rescale', rescale, RESCALE_POWERS)
         check_choice(owner, 'norm_reduce', norm_reduce, NORM_REDUCE)
         check_choice(owner, 'norm_over', norm_over, NORM_OVER)
@@ -132,6 +143,16 @@ class ExpertCountsMixin:
         # or seg runner sets 'mmdet' / 'mmseg').
         with DefaultScope.overwrite_default_scope('mmpretrain'):
             return MODELS.build(cfg)
+
+    def readout_logits(self, expert_logits: List[torch.Tensor],
+                       class_dim: int = 1) -> torch.Tensor:
+        """Expert ``readout_expert``'s logits, interfering classes at -1e4
+        (a finite value: softmax and log-softmax stay NaN-free)."""
+        i = self.readout_expert - 1
+        view = [1] * expert_logits[i].dim()
+        view[class_dim] = -1
+        interfering = ~self.target_masks[i].to(expert_logits[i].device)
+        return expert_logits[i].masked_fill(interfering.view(view), -1e4)
 
     def compute_rescale_factors(self, scaled: List[torch.Tensor],
                                 raw: List[torch.Tensor]
