@@ -1,4 +1,5 @@
 """LongTailRunner's 'auto' class counts: who takes them, and their values."""
+import pytest
 import torch.nn as nn
 from mmengine.config import Config
 from mmpretrain.registry import MODELS
@@ -43,3 +44,19 @@ def test_left_out_counts_mean_auto():
     assert list(cfg.model.head.class_counts) == expected
     assert list(cfg.model.neck.class_counts) == expected
     assert list(cfg.val_evaluator.class_counts) == expected
+
+
+def test_absolute_eta_min_with_eq7_learning_rates_is_refused():
+    from mmace.models.utils.checks import check_eq7_schedulers
+    cfg = Config(dict(
+        optim_wrapper=dict(constructor='ACEOptimWrapperConstructor'),
+        param_scheduler=[dict(type='LinearLR'),
+                         dict(type='PolyLR', eta_min=1e-4)]))
+    with pytest.raises(ValueError,
+                       match=r'param_scheduler\[1\].eta_min=0.0001 \(PolyLR\)'):
+        check_eq7_schedulers(cfg)
+    cfg.param_scheduler[1].eta_min = 0
+    check_eq7_schedulers(cfg)  # no floor: the ratios hold
+    # Without the ACE constructor every group has the same lr anyway.
+    check_eq7_schedulers(Config(dict(param_scheduler=dict(
+        type='PolyLR', eta_min=1e-4))))

@@ -16,7 +16,8 @@ from mmengine.runner.checkpoint import _load_checkpoint_to_model
 
 from mmpretrain.registry import DATASETS, RUNNERS
 
-from ...models.utils.checks import check_num_experts_match
+from ...models.utils.checks import (check_eq7_schedulers,
+                                    check_num_experts_match)
 from ...utils.checkpoint_io import (describe_mismatch,
                                    find_readable_checkpoint, read_checkpoint,
                                    replace_atomically, state_dict_mismatch)
@@ -249,6 +250,7 @@ class LongTailRunner(Runner):
     def from_cfg(cls, cfg) -> 'LongTailRunner':
         cfg = copy.deepcopy(cfg)
         check_num_experts_match(cfg.get('model'))
+        check_eq7_schedulers(cfg)
         setup_cpu_distributed(cfg)
         drop_disabled_default_hooks(cfg)
         fall_back_from_amp(cfg)

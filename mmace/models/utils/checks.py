@@ -78,3 +78,35 @@ def check_num_experts_match(model_cfg: dict, path: str = 'model') -> None:
             f'{path}.backbone.num_experts={k_backbone!r} and '
             f'{path}.head.num_experts={k_head!r} differ: every backbone '
             'expert needs its own classifier; set them equal')
+
+
+def check_eq7_schedulers(cfg) -> None:
+    """Refuse an absolute ``eta_min`` with the per-expert learning rates.
+
+    ``ACEOptimWrapperConstructor`` gives expert ``i`` the learning rate
+    ``lr * share_i`` (Eq. 7). A scheduler's ``eta_min`` is one absolute
+    floor for every parameter group, so as the schedule decays it lifts the
+    small experts' rates to the same floor and the Eq. 7 ratios collapse
+    towards 1 (e.g. ``PolyLR(eta_min=1e-4)`` with lr 0.01 and a share of
+    0.03). ``eta_min_ratio`` (relative to each group's own rate) or
+    ``eta_min=0`` keep them.
+    """
+    wrapper = cfg.get('optim_wrapper') or {}
+    if not isinstance(wrapper, dict) or \
+            wrapper.get('constructor') != 'ACEOptimWrapperConstructor':
+        return
+    schedulers = cfg.get('param_scheduler') or []
+    if isinstance(schedulers, dict):
+        schedulers = [schedulers]
+    for i, sched in enumerate(schedulers):
+        if not isinstance(sched, dict):
+            continue
+        eta_min = sched.get('eta_min')
+        if isinstance(eta_min, (int, float)) and eta_min > 0:
+            raise ValueError(
+                f'param_scheduler[{i}].eta_min={eta_min} ({sched.get("type")})'
+                ' is one absolute floor for every parameter group: with '
+                "optim_wrapper.constructor='ACEOptimWrapperConstructor' it "
+                "lifts the experts' Eq. 7 learning rates (lr x data share) "
+                'to the same floor and their ratios collapse towards 1. Use '
+                'eta_min=0 or, where the scheduler has it, eta_min_ratio')
