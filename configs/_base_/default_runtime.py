@@ -16,9 +16,10 @@ default_hooks = dict(
     # Random states in checkpoints: a resumed run replays the augmentation.
     rng_state=dict(type='RNGStateHook'),
     # NHWC activations on CPU: train steps 1.32x, inference 1.27x faster
-    # (ResNet-32 ACE, 2 threads; README "Speed"). Parameters, checkpoints and
+    # (ResNet-32 ACE, 2 threads; docs/speed.md). Parameters, checkpoints and
     # DDP are unchanged; default_hooks.channels_last=None runs NCHW, as the
-    # README's CIFAR results were trained. devices=('cpu', 'cuda') for GPUs.
+    # CIFAR results in configs/ace/README.md were trained.
+    # devices=('cpu', 'cuda') for GPUs.
     channels_last=dict(type='ChannelsLastHook'))
 
 # Scalars go to <work_dir>/<timestamp>/vis_data/scalars.json. TensorBoard too

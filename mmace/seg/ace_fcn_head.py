@@ -154,8 +154,8 @@ class ACEFCNHead(ExpertCountsMixin, FCNHead):
     - experts ``i >= 2``: per-pixel Eq. 4 (``loss_cls_e{i}``) and Eq. 5
       (``loss_com_e{i}``) over the pixels whose label is one of the
       expert's target classes, from ``loss_ace`` (an ``ACELoss``) with
-      ``class_dim=1`` and ``ignore_index``. An expert whose classes are absent from the batch
-      gets exactly 0.
+      ``class_dim=1`` and ``ignore_index``. An expert whose classes are
+      absent from the batch gets exactly 0.
 
     ``acc_seg`` is the pixel accuracy of the aggregated prediction.
 
@@ -176,7 +176,8 @@ class ACEFCNHead(ExpertCountsMixin, FCNHead):
     CamVid (``configs/seg/ace_fcn_r18-d8_camvid_cpu.py``, 3000 iterations
     from scratch, one run) the same checkpoint gives val / test mIoU 48.28
     / 38.22 with ``'gated'``, 32.54 / 25.94 with ``'avg'`` and 41.50 /
-    37.63 with expert 1 alone (stock FCN: 40.74 / 37.68); see the README.
+    37.63 with expert 1 alone (stock FCN: 40.74 / 37.68);
+    configs/seg/README.md.
 
     Args:
         num_experts (int): ``K``, between 1 and ``num_classes``.

@@ -1,9 +1,10 @@
 from .channels_last_hook import ChannelsLastHook
+from .deferred_reweighting_hook import DeferredReweightingHook
 from .non_finite_loss_hook import NonFiniteLossHook
 from .rng_state_hook import RNGStateHook
 from .switch_off_batch_aug_hook import SwitchOffBatchAugHook
 
 __all__ = [
-    'ChannelsLastHook', 'NonFiniteLossHook', 'RNGStateHook',
-    'SwitchOffBatchAugHook'
+    'ChannelsLastHook', 'DeferredReweightingHook', 'NonFiniteLossHook',
+    'RNGStateHook', 'SwitchOffBatchAugHook'
 ]

@@ -1,4 +1,9 @@
 from .ace_loss import ACELoss
 from .complement_loss import ComplementLoss
+from .long_tail_losses import (BalancedSoftmaxLoss, LDAMLoss,
+                               LogitAdjustedLoss)
 
-__all__ = ['ACELoss', 'ComplementLoss']
+__all__ = [
+    'ACELoss', 'BalancedSoftmaxLoss', 'ComplementLoss', 'LDAMLoss',
+    'LogitAdjustedLoss'
+]

@@ -1,0 +1,90 @@
+from typing import List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmpretrain.models.heads import LinearClsHead
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+from ..utils.checks import check_number
+
+
+@MODELS.register_module()
+class LongTailLinearClsHead(LinearClsHead):
+    """``LinearClsHead`` with the post-hoc long-tail corrections at predict.
+
+    Both act on a plainly trained (e.g. cross-entropy) classifier without
+    retraining, and only in ``predict`` (``loss`` and ``forward`` are
+    ``LinearClsHead``'s):
+
+    - ``posthoc_tau``: post-hoc logit adjustment (Menon et al., ICLR 2021),
+      ``z - tau * log(pi)`` with ``pi`` the training class prior;
+    - ``tau_norm``: the tau-normalised classifier (Kang et al., ICLR 2020),
+      each class row ``w_c / ||w_c||^tau_norm`` (the bias is kept).
+
+    The counts are a non-persistent buffer, so a ``LinearClsHead``
+    checkpoint loads strictly: ``model.head.type='LongTailLinearClsHead'``
+    plus the option, with ``tools/test.py CONFIG CE_CHECKPOINT``.
+
+    Args:
+        num_classes (int): Number of categories.
+        in_channels (int): Number of input channels.
+        posthoc_tau (float): Logit-adjustment temperature; 0 switches it
+            off. Defaults to 0.
+        tau_norm (float, optional): Weight-normalisation power; None
+            switches it off. Defaults to None.
+        class_counts (Sequence[int] | str, optional): Training samples per
+            class (``'auto'``: filled by ``LongTailRunner``); needed by
+            ``posthoc_tau``. Defaults to ``'auto'``.
+        **kwargs: ``LinearClsHead`` arguments (``loss``, ``topk``, ...).
+    """
+
+    #: ``class_counts`` left out of a config means 'auto' (LongTailRunner).
+    takes_class_counts = True
+
+    def __init__(self, num_classes: int, in_channels: int,
+                 posthoc_tau: float = 0., tau_norm: Optional[float] = None,
+                 class_counts='auto', **kwargs):
+        super().__init__(num_classes, in_channels, **kwargs)
+        owner = type(self).__name__
+        check_number(owner, 'posthoc_tau', posthoc_tau, 0)
+        if tau_norm is not None:
+            check_number(owner, 'tau_norm', tau_norm, 0)
+        self.posthoc_tau = posthoc_tau
+        self.tau_norm = tau_norm
+        counts = None
+        if not (class_counts is None or isinstance(class_counts, str)):
+            counts = torch.as_tensor(class_counts, dtype=torch.float)
+            if counts.shape != (num_classes, ) or not bool(
+                    (counts > 0).all()):
+                raise ValueError(
+                    f'{owner}: class_counts must be {num_classes} positive '
+                    f'counts (num_classes), got {class_counts!r}')
+        elif posthoc_tau > 0 and class_counts is None:
+            raise ValueError(f'{owner}: posthoc_tau needs class_counts')
+        self.register_buffer('class_counts', counts, persistent=False)
+
+    def adjusted_logits(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
+        """The logits with the configured corrections."""
+        pre = self.pre_logits(feats)
+        weight = self.fc.weight
+        if self.tau_norm is not None:
+            weight = weight / weight.norm(dim=1, keepdim=True).clamp(
+                min=1e-12).pow(self.tau_norm)
+        logits = F.linear(pre, weight, self.fc.bias)
+        if self.posthoc_tau > 0:
+            if self.class_counts is None:
+                raise RuntimeError(
+                    f'{type(self).__name__}: posthoc_tau needs the training '
+                    "class counts: run with runner_type='LongTailRunner' "
+                    "(class_counts='auto') or pass class_counts")
+            prior = self.class_counts / self.class_counts.sum()
+            logits = logits - self.posthoc_tau * prior.log()
+        return logits
+
+    def predict(self,
+                feats: Tuple[torch.Tensor],
+                data_samples: Optional[List[Optional[DataSample]]] = None
+                ) -> List[DataSample]:
+        return self._get_predictions(self.adjusted_logits(feats),
+                                     data_samples)
