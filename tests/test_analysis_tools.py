@@ -55,6 +55,7 @@ def _is_png(path):
 
 
 # ------------------------------------------------------ compare_splits
+@pytest.mark.slow
 def test_compare_splits_tables_plots_and_csv(runs):
     root, r = runs
     plot, rel, table = root / 'fig3.png', root / 'rel.png', root / 'g.csv'
@@ -107,6 +108,7 @@ def test_compare_splits_accepts_test_py_metrics(runs):
 
 
 # ------------------------------------------------------ expert_norms
+@pytest.mark.slow
 def test_expert_norms_prints_eq2_factors_and_plots(runs):
     root, r = runs
     plot, dump = root / 'norms.png', root / 'norms.json'
@@ -144,6 +146,7 @@ def test_expert_norms_prints_eq2_factors_and_plots(runs):
     assert _is_png(plot)
 
 
+@pytest.mark.slow
 def test_expert_norms_needs_an_ace_head(runs):
     root, r = runs
     proc = subprocess.run([
@@ -160,6 +163,7 @@ def _table_rows(stdout):
     ]
 
 
+@pytest.mark.slow
 def test_multi_seed_table_resume_and_failure(tmp_path):
     work = tmp_path / 'ms'
     base = [PYTHON, TOOLS / 'multi_seed.py', ACE, '--work-dir', work]

@@ -1,11 +1,14 @@
 """Smoke test of .dev_scripts/benchmark/benchmark_ace.py (no timing checks)."""
 import json
 
+import pytest
+
 from conftest import PYTHON, REPO, run_tool
 
 TOOL = REPO / '.dev_scripts/benchmark/benchmark_ace.py'
 
 
+@pytest.mark.slow
 def test_benchmark_ace_runs_and_reports(tmp_path):
     out = tmp_path / 'bench.json'
     proc = run_tool([

@@ -485,6 +485,7 @@ def test_lt_digits_splits():
 
 
 # ------------------------------------------------------------ stats tool
+@pytest.mark.slow
 def test_dataset_stats_tool(tmp_path):
     cfg = tmp_path / 'lt_digits.py'
     cfg.write_text(

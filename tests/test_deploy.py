@@ -127,6 +127,7 @@ def _real_test_images(cfg, root, num=64):
 
 
 @needs_cifar10_jpeg
+@pytest.mark.slow
 def test_folded_head_on_real_images(cifar_ace):
     root, ckpt = cifar_ace
     model, cfg = _load(ckpt)
@@ -143,6 +144,7 @@ def test_folded_head_on_real_images(cifar_ace):
 
 
 @needs_cifar10_jpeg
+@pytest.mark.slow
 def test_onnx_export_matches_pytorch_on_real_images(cifar_ace):
     ort = pytest.importorskip('onnxruntime')  # requirements/deploy.txt
     root, ckpt = cifar_ace
@@ -177,6 +179,7 @@ def test_onnx_export_matches_pytorch_on_real_images(cifar_ace):
     assert expected.max(1).mean() > 0.2
 
 
+@pytest.mark.slow
 def test_benchmark_times_the_folded_head(tmp_path):
     out = tmp_path / 'bench.json'
     proc = run_tool([
@@ -234,6 +237,7 @@ def test_switch_to_deploy_refuses_max():
         _trained_like_head(aggregation='max').switch_to_deploy()
 
 
+@pytest.mark.slow
 def test_export_checks_the_whole_test_set(tmp_path):
     # Digits-LT: a real 500-image test set, cheap enough to check in full.
     config = REPO / 'configs/quickstart/ace_r32_digits-lt.py'

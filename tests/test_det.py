@@ -311,6 +311,7 @@ def test_long_tail_coco_metric_needs_counts():
 
 # ---------------------------------------------------------------- runner
 @needs_coco_lt
+@pytest.mark.slow
 def test_mmdet_runner_trains_ace_faster_rcnn_from_a_config(tmp_path):
     cfg = Config.fromfile(ACE_CPU_CFG)
     for loader, indices in ((cfg.train_dataloader, 4),

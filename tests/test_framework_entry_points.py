@@ -24,6 +24,7 @@ def mim_train(package: str) -> Path:
     return script
 
 
+@pytest.mark.slow
 def test_mmpretrain_train_py_runs_the_quickstart(tmp_path):
     script = mim_train('mmpretrain')
     proc = run_tool([
@@ -37,6 +38,7 @@ def test_mmpretrain_train_py_runs_the_quickstart(tmp_path):
 
 @pytest.mark.skipif(not (COCO_LT / 'annotations').is_dir(),
                     reason=f'coco-lt-mini not found at {COCO_LT}')
+@pytest.mark.slow
 def test_mmdet_train_py_runs_an_ace_detector(tmp_path):
     importlib.import_module('mmace.det')
     script = mim_train('mmdet')

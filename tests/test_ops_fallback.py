@@ -20,6 +20,7 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.mark.parametrize('first', ['', 'import mmpretrain.models; '])
+@pytest.mark.slow
 def test_import_mmace_with_mmdet_and_mmseg_installed(first):
     # A fresh interpreter, as a user's: mmpretrain imports mmdet while
     # mmace is imported, then the two frameworks' model packages import,

@@ -101,6 +101,7 @@ def train_fails(tmp_path, *options):
     ('optim_wrapper.paramwise_cfg.lr_scheme=cosine',
      "lr_scheme` 'cosine'"),
 ])
+@pytest.mark.slow
 def test_train_py_names_the_bad_option(tmp_path, option, message):
     stderr = train_fails(tmp_path, option)
     # The message is the last line a user sees.

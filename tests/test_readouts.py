@@ -58,6 +58,7 @@ def assert_same(r, metrics, prefix='accuracy/'):
                                            abs=1e-4), key
 
 
+@pytest.mark.slow
 def test_readouts_cover_every_variant_and_expert(trained):
     _, _, readouts, stdout = trained
     names = [r['name'] for r in readouts['readouts']]
@@ -77,6 +78,7 @@ def test_readouts_cover_every_variant_and_expert(trained):
     assert 'config read-out vs the best single expert' in stdout
 
 
+@pytest.mark.slow
 def test_default_readout_and_experts_match_test_py(trained):
     root, ckpt, readouts, _ = trained
     metrics = run_test_py(root, ckpt, expert_scores=True)
@@ -92,6 +94,7 @@ def test_default_readout_and_experts_match_test_py(trained):
     'avg, plain norm, mean over target rows, inverse, raw weights',
     'concat, no rescale',
 ])
+@pytest.mark.slow
 def test_other_readouts_match_test_py_with_their_cfg_options(trained, name):
     root, ckpt, readouts, _ = trained
     r = row(readouts, name)

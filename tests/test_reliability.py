@@ -80,6 +80,7 @@ def ce_run(tmp_path_factory):
 
 
 # 1. Divergence ------------------------------------------------------------
+@pytest.mark.slow
 def test_divergence_stops_at_first_non_finite_loss(tmp_path):
     work = tmp_path / 'work'
     out = run_failing([
@@ -97,6 +98,7 @@ def test_divergence_stops_at_first_non_finite_loss(tmp_path):
     assert not list(work.glob('*.pth')), list(work.iterdir())
 
 
+@pytest.mark.slow
 def test_divergence_leaves_earlier_checkpoints_intact(tmp_path):
     work = tmp_path / 'work'
     # Epoch 1 trains normally (lr 0.05); from epoch 2 the lr is x1e7.
@@ -117,6 +119,7 @@ def test_divergence_leaves_earlier_checkpoints_intact(tmp_path):
     assert (work / 'last_checkpoint').read_text().endswith('epoch_1.pth')
 
 
+@pytest.mark.slow
 def test_non_finite_check_can_be_switched_off(tmp_path):
     work = tmp_path / 'work'
     run_tool([
@@ -139,6 +142,7 @@ MISMATCHES = {
 
 
 @pytest.mark.parametrize('case', list(MISMATCHES))
+@pytest.mark.slow
 def test_test_tool_refuses_checkpoint_of_another_model(case, ace_ckpts,
                                                        ce_run, tmp_path):
     source, config, options, key = MISMATCHES[case]
@@ -156,6 +160,7 @@ def test_test_tool_refuses_checkpoint_of_another_model(case, ace_ckpts,
     assert 'accuracy/top1' not in out
 
 
+@pytest.mark.slow
 def test_load_strict_false_evaluates_anyway(ce_run, tmp_path):
     ckpt = ce_run[1] / 'epoch_1.pth'
     proc = run_tool([
@@ -166,6 +171,7 @@ def test_load_strict_false_evaluates_anyway(ce_run, tmp_path):
     assert 'does not fit the model' in out and 'accuracy/top1' in out
 
 
+@pytest.mark.slow
 def test_resume_refuses_checkpoint_of_another_model(ce_run, tmp_path):
     ckpt = ce_run[1] / 'epoch_1.pth'
     out = run_failing([
@@ -175,6 +181,7 @@ def test_resume_refuses_checkpoint_of_another_model(ce_run, tmp_path):
     assert 'load_from=<checkpoint> without --resume' in out
 
 
+@pytest.mark.slow
 def test_fine_tuning_from_another_model_stays_possible(ce_run, tmp_path):
     ckpt = ce_run[1] / 'epoch_1.pth'
     proc = run_tool([
@@ -205,6 +212,7 @@ def test_read_checkpoint_names_corrupt_file(kind, ace_ckpts, tmp_path):
     assert str(bad) in str(info.value)
 
 
+@pytest.mark.slow
 def test_test_tool_names_corrupt_checkpoint(ace_ckpts, tmp_path):
     bad = _corrupt('truncated', ace_ckpts / 'epoch_1.pth',
                    tmp_path / 'epoch_1.pth')
@@ -215,6 +223,7 @@ def test_test_tool_names_corrupt_checkpoint(ace_ckpts, tmp_path):
     assert 'PytorchStreamReader' in out  # the cause, in one line
 
 
+@pytest.mark.slow
 def test_auto_resume_falls_back_to_newest_readable(ace_ckpts, tmp_path):
     work = tmp_path / 'work'
     work.mkdir()
@@ -235,6 +244,7 @@ def test_auto_resume_falls_back_to_newest_readable(ace_ckpts, tmp_path):
     assert all_finite(work / 'epoch_2.pth')  # rewritten, readable
 
 
+@pytest.mark.slow
 def test_auto_resume_with_only_corrupt_checkpoints_fails(ace_ckpts,
                                                          tmp_path):
     work = tmp_path / 'work'
@@ -272,6 +282,7 @@ runpy.run_path(sys.argv[0], run_name='__main__')
 '''
 
 
+@pytest.mark.slow
 def test_kill_while_saving_leaves_no_half_written_checkpoint(tmp_path):
     work = tmp_path / 'work'
     marker = tmp_path / 'saving'
@@ -316,6 +327,7 @@ def test_resume_in_empty_work_dir_says_so(ce_run):
 
 
 # 10. Resume reproduces the run, augmentation included; SIGINT kept ---------
+@pytest.mark.slow
 def test_sigint_then_resume_with_augmentation_is_bit_identical(tmp_path):
     # RandomCrop (numpy), Mixup (numpy + torch) in epochs 1-3, validation
     # (which draws from torch's generator) after every epoch.
@@ -359,6 +371,7 @@ def test_sigint_then_resume_with_augmentation_is_bit_identical(tmp_path):
 
 
 # 12. CE head with fewer classes than the training set ------------------------
+@pytest.mark.slow
 def test_ce_head_num_classes_mismatch_fails_before_training(tmp_path):
     out = run_failing([
         PYTHON, TRAIN, CE, '--work-dir', tmp_path, '--cfg-options',
@@ -377,6 +390,7 @@ def test_amp_without_gpu_falls_back_to_fp32(ce_run):
     assert (work / 'epoch_1.pth').is_file()
 
 
+@pytest.mark.slow
 def test_train_help_says_amp_needs_gpu():
     proc = run_tool([PYTHON, TRAIN, '--help'], cwd=REPO)
     assert 'needs a GPU' in ' '.join(output(proc).split())

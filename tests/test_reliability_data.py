@@ -84,6 +84,7 @@ def test_cifar_folder_skips_bad_images_when_asked(tmp_path):
 
 
 @needs_cifar10_jpeg
+@pytest.mark.slow
 def test_train_tool_names_bad_image_or_skips_it(tmp_path):
     make_cifar_tree(tmp_path / 'data' / 'cifar10', 20,
                     ['empty', 'truncated', 'not-an-image'])
@@ -143,6 +144,7 @@ def test_list_dataset_names_bad_image_or_skips_it(tmp_path):
 
 # 11. A list naming no image for some class ---------------------------------
 @needs_cifar10_jpeg
+@pytest.mark.slow
 def test_list_with_empty_class_warns_naming_it(tmp_path):
     ann = _list_file(tmp_path / 'list.txt', [
         ('train/cat/0000.jpg', 0), ('train/dog/0000.jpg', 1),

@@ -66,6 +66,7 @@ def test_options_to_args():
         'a.b=[24,27]', 'c=2', 'd=x']
 
 
+@pytest.mark.slow
 def test_smoke_run_trains_tabulates_and_skips_finished_jobs(tmp_path):
     tool = REPO / 'tools/analysis_tools/reproduce.py'
     out = tmp_path / 'table.json'

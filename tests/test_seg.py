@@ -226,6 +226,7 @@ def test_cpu_configs_are_twins_differing_only_in_the_head():
 
 
 @needs_camvid
+@pytest.mark.slow
 def test_mmseg_training_loop_on_camvid(tmp_path, monkeypatch):
     from mmpretrain.registry import RUNNERS
     monkeypatch.setenv('MMACE_CACHE_DIR', str(tmp_path / 'cache'))

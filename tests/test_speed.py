@@ -186,6 +186,7 @@ def _ddp_worker(rank, port, out):
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_hook_under_ddp_matches_nchw(tmp_path):
     mp.spawn(_ddp_worker, args=(_free_port(), str(tmp_path)), nprocs=2)
     r0 = torch.load(tmp_path / 'rank0.pth')

@@ -4,6 +4,8 @@ Sizes are tiny; nothing about speed is asserted.
 """
 import json
 
+import pytest
+
 import torch
 from conftest import PYTHON, REPO, run_tool
 
@@ -12,6 +14,7 @@ LOOP = REPO / '.dev_scripts/benchmark/loop_overhead.py'
 ACE_DIGITS = REPO / 'configs/quickstart/ace_r32_digits-lt.py'
 
 
+@pytest.mark.slow
 def test_gpu_check_smoke_on_cpu(tmp_path):
     out = tmp_path / 'speed.json'
     proc = run_tool(['bash', GPU_CHECK, '--smoke', '--device', 'cpu',
@@ -38,6 +41,7 @@ def test_gpu_check_smoke_on_cpu(tmp_path):
         recipe['train_epoch_s'])
 
 
+@pytest.mark.slow
 def test_loop_overhead_reports_the_ratio(tmp_path):
     out = tmp_path / 'loop.json'
     proc = run_tool([
@@ -52,6 +56,7 @@ def test_loop_overhead_reports_the_ratio(tmp_path):
     assert res['overhead'] == runner['loop_s'] / res['plain']['seconds']
 
 
+@pytest.mark.slow
 def test_train_with_channels_last_hook_then_resume(tmp_path):
     work = tmp_path / 'work'
     train = [

@@ -27,6 +27,7 @@ def test_switch_adds_tensorboard_and_keeps_local(monkeypatch):
     ]
 
 
+@pytest.mark.slow
 def test_split_accuracies_are_tensorboard_scalars(tmp_path):
     event_accumulator = pytest.importorskip(
         'tensorboard.backend.event_processing.event_accumulator')

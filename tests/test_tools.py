@@ -34,6 +34,7 @@ def last_scalars(work_dir: Path) -> dict:
 
 
 @needs_cifar10_jpeg
+@pytest.mark.slow
 def test_train_then_test_ce_on_real_cifar10_lt(user_dir):
     work = user_dir / 'work'
     proc = run_tool([
@@ -63,6 +64,7 @@ def test_train_then_test_ce_on_real_cifar10_lt(user_dir):
     assert tested['accuracy/top1'] == pytest.approx(metrics['accuracy/top1'])
 
 
+@pytest.mark.slow
 def test_dist_train_two_cpu_processes(tmp_path):
     work = tmp_path / 'work'
     proc = run_tool([
@@ -92,6 +94,7 @@ def _digits_no_aug_config(tmp_path: Path) -> Path:
     return cfg
 
 
+@pytest.mark.slow
 def test_interrupted_then_resumed_run_matches_uninterrupted(tmp_path):
     cfg = _digits_no_aug_config(tmp_path)
     train = [PYTHON, REPO / 'tools/train.py', cfg]
@@ -132,6 +135,7 @@ ACE_DIGITS = REPO / 'configs/quickstart/ace_r32_digits-lt.py'
 
 
 @needs_cifar10_jpeg
+@pytest.mark.slow
 def test_train_ace_on_real_cifar10_lt_reports_each_expert(user_dir):
     work = user_dir / 'work'
     run_tool([
@@ -149,6 +153,7 @@ def test_train_ace_on_real_cifar10_lt_reports_each_expert(user_dir):
     assert metrics['accuracy/expert3_many'] == 0.0
 
 
+@pytest.mark.slow
 def test_ace_checkpoint_tests_and_serves_with_mmpretrain_inferencer(tmp_path):
     import numpy as np
     from mmpretrain import ImageClassificationInferencer
@@ -183,6 +188,7 @@ def test_ace_checkpoint_tests_and_serves_with_mmpretrain_inferencer(tmp_path):
     assert np.isclose(np.sum(result['pred_scores']), 1.0, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_dist_train_ace_two_cpu_processes(tmp_path):
     work = tmp_path / 'work'
     proc = run_tool([
