@@ -1,6 +1,7 @@
 # ACE as its authors ran it (winterxx/ACE, lib/config/cifar10_im100.yaml):
 # CIFAR-10-LT-100, ResNet-32, 3 experts. Paper Table 4: 81.2 top-1.
-# Differs from ../ace_r32_cifar10-lt-100.py (the paper's text) in:
+# Differs from the paper's text in (the planner and the inverse direction
+# of Eq. 2 are also in ../ace_r32_cifar10-lt-100.py, where they won):
 # - planner: experts by sample share (TRAIN.OPTIMIZER.EXPERT [0.3, 0.05]);
 # - complement loss: the released ResCELoss form (Frobenius norm / |IC|);
 # - Eq. 2 read-out: valid_model's factors, mean plain row norm of expert 1
