@@ -93,17 +93,8 @@ def plan_target_masks(class_counts,
     return rank[None, :] >= starts[:, None]
 
 
-def share_starts(sorted_counts, share_thresholds, num_experts: int) -> list:
-    """First rank of experts ``2..K`` under ``planner='share'``.
-
-    Args:
-        sorted_counts (Tensor): ``[C]`` counts, largest first.
-        share_thresholds (Sequence[float]): ``K - 1`` decreasing shares.
-        num_experts (int): ``K``.
-
-    Returns:
-        list[int]: ``K - 1`` strictly increasing ranks in ``[1, C - 1]``.
-    """
+def check_share_thresholds(share_thresholds, num_experts: int) -> list:
+    """``K - 1`` strictly decreasing shares in ``(0, 1)``, as floats."""
     if share_thresholds is None or isinstance(share_thresholds, str) or \
             len(share_thresholds) != num_experts - 1:
         raise ValueError(
@@ -115,6 +106,21 @@ def share_starts(sorted_counts, share_thresholds, num_experts: int) -> list:
             a <= b for a, b in zip(thresholds, thresholds[1:])):
         raise ValueError(f'share_thresholds={share_thresholds!r} must be '
                          'strictly decreasing shares between 0 and 1')
+    return thresholds
+
+
+def share_starts(sorted_counts, share_thresholds, num_experts: int) -> list:
+    """First rank of experts ``2..K`` under ``planner='share'``.
+
+    Args:
+        sorted_counts (Tensor): ``[C]`` counts, largest first.
+        share_thresholds (Sequence[float]): ``K - 1`` decreasing shares.
+        num_experts (int): ``K``.
+
+    Returns:
+        list[int]: ``K - 1`` strictly increasing ranks in ``[1, C - 1]``.
+    """
+    thresholds = check_share_thresholds(share_thresholds, num_experts)
     counts = torch.as_tensor(sorted_counts, dtype=torch.float64)
     # remaining[j]: share of the samples in the classes ranked j..C-1.
     remaining = counts.flip(0).cumsum(0).flip(0) / counts.sum()

@@ -7,13 +7,12 @@ import torch
 import torch.nn as nn
 
 from .ace import (NORM_OVER, NORM_REDUCE, NORM_WEIGHTS, PLANNERS,
-                  RESCALE_POWERS, expert_shares, plan_target_masks,
-                  rescale_factors, share_starts)
+                  RESCALE_POWERS, check_share_thresholds, expert_shares,
+                  plan_target_masks, rescale_factors)
 from .checks import check_bool, check_choice, check_int
 
 #: Default of the heads' deprecated loss keywords: "not given".
 UNSET = object()
-
 
 class ExpertCountsMixin:
     """Class counts + the planner's masks as buffers of an ACE head.
@@ -90,9 +89,8 @@ class ExpertCountsMixin:
                     f'list of {self.num_experts - 1} numbers (one per '
                     f'expert after the first), got {share_thresholds!r}')
             try:
-                # Shape and order only; the classes are checked with counts.
-                share_starts(torch.ones(self.num_experts * 1000),
-                             share_thresholds, self.num_experts)
+                # The classes are checked when the counts arrive.
+                check_share_thresholds(share_thresholds, self.num_experts)
             except ValueError as e:
                 raise ValueError(f'{owner}: {e}') from None
         elif share_thresholds is not None:
