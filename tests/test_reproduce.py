@@ -61,6 +61,18 @@ def test_a_job_resumes_when_its_work_dir_has_a_checkpoint(tmp_path):
         '--cfg-options', 'randomness.seed=0']
 
 
+def test_train_flags_reach_every_job(tmp_path):
+    config = tmp_path / 'c.py'
+    config.write_text('')
+    jobs = plan_jobs([str(config)], [0, 1], str(tmp_path), ['x=1'],
+                     ['--fast-path', '--amp', 'bf16'])
+    for job in jobs:
+        cmd = job_command(job, 'train.py', python='py')
+        assert cmd[:6] == ['py', 'train.py', str(config), '--work-dir',
+                           job.work_dir, '--fast-path']
+        assert cmd[6:9] == ['--amp', 'bf16', '--cfg-options']
+
+
 def test_options_to_args():
     assert options_to_args({'a.b': [24, 27], 'c': 2, 'd': 'x'}) == [
         'a.b=[24,27]', 'c=2', 'd=x']

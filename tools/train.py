@@ -10,6 +10,7 @@ from mmengine.runner import Runner
 
 from mmpretrain.registry import RUNNERS
 
+from mmace.engine import fast_path_config
 from mmace.utils.errors import ReportedError
 
 
@@ -22,9 +23,18 @@ def parse_args():
         help='resume from a checkpoint; with no value, the latest one in '
         'the work dir')
     parser.add_argument(
-        '--amp', action='store_true',
-        help='automatic mixed precision training; needs a GPU (on a '
-        'CPU-only machine training runs in fp32, with a warning)')
+        '--amp', nargs='?', const='fp16', choices=['fp16', 'bf16'],
+        help='automatic mixed precision training: fp16 (the default, '
+        'dynamic loss scale; needs a GPU, on a CPU-only machine training '
+        'runs in fp32 with a warning) or bf16 (autocast, no loss scaler)')
+    parser.add_argument(
+        '--fast-path', action='store_true',
+        help='small images on a GPU: random crop and flip on the device, '
+        'no per-iteration host-device sync for logging '
+        '(mmace.engine.fast_path_config)')
+    parser.add_argument(
+        '--channels-last', action='store_true',
+        help='channels_last activations on CUDA too (ChannelsLastHook)')
     parser.add_argument('--no-validate', action='store_true',
                         help='skip validation during training')
     parser.add_argument('--auto-scale-lr', action='store_true',
@@ -50,9 +60,16 @@ def merge_args(cfg, args):
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join(
             './work_dirs', osp.splitext(osp.basename(args.config))[0])
-    if args.amp:
+    if args.fast_path:
+        cfg = fast_path_config(cfg)
+    if args.amp == 'bf16':
+        cfg.optim_wrapper.type = 'BF16OptimWrapper'
+    elif args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.channels_last:
+        cfg.default_hooks.channels_last = dict(type='ChannelsLastHook',
+                                               devices=('cpu', 'cuda'))
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:

@@ -29,6 +29,7 @@ PAPER_TOP1 = {
     'ace_r32_cifar10-lt-100': 81.2,
     'ace-authors_r32_cifar10-lt-100': 81.2,
     'ce_r32_cifar10-lt-100': 69.8,
+    'ce_r32_cifar10-lt-100_280e': 69.8,
     'ace_r32_cifar10-lt-50': 84.3,
     'ace-authors_r32_cifar10-lt-50': 84.3,
     'ce_r32_cifar10-lt-50': 75.2,
@@ -58,6 +59,7 @@ class Job:
     seed: int
     work_dir: str
     cfg_options: List[str] = field(default_factory=list)
+    train_args: List[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -65,8 +67,11 @@ class Job:
 
 
 def plan_jobs(configs: Sequence[str], seeds: Sequence[int], root: str,
-              cfg_options: Sequence[str] = ()) -> List[Job]:
-    """One job per (config, seed), work dirs ``<root>/<config>/seed<k>``."""
+              cfg_options: Sequence[str] = (),
+              train_args: Sequence[str] = ()) -> List[Job]:
+    """One job per (config, seed), work dirs ``<root>/<config>/seed<k>``;
+    ``train_args`` are extra ``tools/train.py`` flags (e.g.
+    ``['--fast-path', '--amp', 'bf16']``)."""
     jobs = []
     for config in configs:
         if not osp.isfile(config):
@@ -76,7 +81,8 @@ def plan_jobs(configs: Sequence[str], seeds: Sequence[int], root: str,
             jobs.append(Job(config, int(seed),
                             osp.join(root, name, f'seed{seed}'),
                             list(cfg_options) +
-                            [f'randomness.seed={int(seed)}']))
+                            [f'randomness.seed={int(seed)}'],
+                            list(train_args)))
     return jobs
 
 
@@ -111,7 +117,8 @@ def last_validation(work_dir: str) -> Optional[dict]:
 def job_command(job: Job, train_script: str,
                 python: str = sys.executable) -> List[str]:
     """The ``tools/train.py`` command of a job (resuming when it can)."""
-    cmd = [python, train_script, job.config, '--work-dir', job.work_dir]
+    cmd = [python, train_script, job.config, '--work-dir', job.work_dir
+           ] + job.train_args
     if has_checkpoint(job.work_dir):
         cmd.append('--resume')
     return cmd + ['--cfg-options'] + job.cfg_options

@@ -1,11 +1,12 @@
 from mmengine.registry import RUNNERS as ROOT_RUNNERS
 
 from ..utils.scopes import register_in_downstream_scopes
+from .fast_path import fast_path_config  # noqa: F401
 from .hooks import *  # noqa: F401,F403
-from .hooks import (ChannelsLastHook, NonFiniteLossHook, RNGStateHook,
-                    SwitchOffBatchAugHook)
+from .hooks import (BufferedRuntimeInfoHook, ChannelsLastHook,
+                    NonFiniteLossHook, RNGStateHook, SwitchOffBatchAugHook)
 from .optimizers import *  # noqa: F401,F403
-from .optimizers import ACEOptimWrapperConstructor
+from .optimizers import ACEOptimWrapperConstructor, BF16OptimWrapper
 from .runners import *  # noqa: F401,F403
 from .runners import LongTailRunner
 
@@ -15,10 +16,11 @@ register_in_downstream_scopes(
     dict(
         RUNNERS=[LongTailRunner],
         HOOKS=[
-            ChannelsLastHook, NonFiniteLossHook, RNGStateHook,
-            SwitchOffBatchAugHook
+            BufferedRuntimeInfoHook, ChannelsLastHook, NonFiniteLossHook,
+            RNGStateHook, SwitchOffBatchAugHook
         ],
-        OPTIM_WRAPPER_CONSTRUCTORS=[ACEOptimWrapperConstructor]))
+        OPTIM_WRAPPER_CONSTRUCTORS=[ACEOptimWrapperConstructor],
+        OPTIM_WRAPPERS=[BF16OptimWrapper]))
 
 # mmpretrain's and mmdet's own tools/train.py (what `mim train` runs) build
 # `runner_type` with mmengine's root RUNNERS before any default scope is set,

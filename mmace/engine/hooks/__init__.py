@@ -1,3 +1,4 @@
+from .buffered_runtime_info_hook import BufferedRuntimeInfoHook
 from .channels_last_hook import ChannelsLastHook
 from .deferred_reweighting_hook import DeferredReweightingHook
 from .non_finite_loss_hook import NonFiniteLossHook
@@ -5,6 +6,6 @@ from .rng_state_hook import RNGStateHook
 from .switch_off_batch_aug_hook import SwitchOffBatchAugHook
 
 __all__ = [
-    'ChannelsLastHook', 'DeferredReweightingHook', 'NonFiniteLossHook',
+    'BufferedRuntimeInfoHook', 'ChannelsLastHook', 'DeferredReweightingHook', 'NonFiniteLossHook',
     'RNGStateHook', 'SwitchOffBatchAugHook'
 ]

@@ -37,15 +37,31 @@ class NonFiniteLossHook(Hook):
     ``default_hooks.non_finite_loss``; switch it off with
     ``--cfg-options default_hooks.non_finite_loss=None``.
 
+    Reading a loss on the host waits for the device. On a GPU, where a
+    small network's steps are short, ``interval > 1`` keeps a finiteness
+    flag on the device and reads it every ``interval`` iterations of an
+    epoch (and at its end, and before a checkpoint): a divergence is then
+    reported up to ``interval - 1`` iterations late, as a range of
+    iterations, still before any checkpoint of the broken weights.
+
     Args:
         check_weights (bool): Whether to also check the weights before a
             checkpoint is saved. Defaults to True.
+        interval (int): Read the losses every ``interval`` iterations.
+            Defaults to 1 (every iteration).
     """
 
     priority = 'NORMAL'
 
-    def __init__(self, check_weights: bool = True) -> None:
+    def __init__(self, check_weights: bool = True, interval: int = 1) -> None:
+        if not isinstance(interval, int) or isinstance(interval, bool) \
+                or interval < 1:
+            raise ValueError('`interval` of NonFiniteLossHook must be an int '
+                             f'>= 1, but got {interval!r}.')
         self.check_weights = check_weights
+        self.interval = interval
+        self._finite = None  # device flag over the unread iterations
+        self._first_unread = None
 
     def _where(self, runner, batch_idx: Optional[int] = None) -> str:
         loop = runner.train_loop
@@ -92,8 +108,37 @@ class NonFiniteLossHook(Hook):
                          batch_idx: int,
                          data_batch=None,
                          outputs: Optional[dict] = None) -> None:
-        bad = [(k, _value(v)) for k, v in (outputs or {}).items()
-               if 'loss' in k and not math.isfinite(_value(v))]
+        losses = {k: v for k, v in (outputs or {}).items() if 'loss' in k}
+        where = self._where(runner, batch_idx)
+        if self.interval > 1:
+            tensors = [
+                v.detach() for v in losses.values() if torch.is_tensor(v)
+            ]
+            if tensors:
+                finite = torch.stack(
+                    [torch.isfinite(t).all() for t in tensors]).all()
+                self._finite = finite if self._finite is None \
+                    else self._finite & finite
+                if self._first_unread is None:
+                    self._first_unread = runner.iter + 1
+            due = (self.every_n_inner_iters(batch_idx, self.interval)
+                   or self.end_of_epoch(runner.train_dataloader, batch_idx)
+                   or self._iter_checkpoint_due(runner))
+            if not due:
+                return
+            all_finite = self._finite is None or bool(self._finite)
+            if self._first_unread is not None and \
+                    self._first_unread < runner.iter + 1:
+                where = (f'one of global iters {self._first_unread}-'
+                         f'{runner.iter + 1} (read every {self.interval} '
+                         f'iterations), the last being {where}')
+            self._finite, self._first_unread = None, None
+            if all_finite:
+                losses = {}
+        bad = [(k, _value(v)) for k, v in losses.items()
+               if not math.isfinite(_value(v))]
+        if self.interval > 1 and losses and not bad:
+            bad = [('loss (an earlier iteration)', float('nan'))]
         if get_world_size() > 1:
             # Losses differ across ranks: agree, or the healthy ranks would
             # hang in the next collective while one rank raises.
@@ -105,8 +150,7 @@ class NonFiniteLossHook(Hook):
             # Name the individual terms first; 'loss' is only their sum.
             bad.sort(key=lambda kv: kv[0] == 'loss')
             terms = ', '.join(f'{k}={v}' for k, v in bad)
-            self._raise(runner, f'loss ({terms})',
-                        self._where(runner, batch_idx))
+            self._raise(runner, f'loss ({terms})', where)
         if self.check_weights and self._iter_checkpoint_due(runner):
             self._check_weights(runner, self._where(runner, batch_idx))
 
