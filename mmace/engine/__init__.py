@@ -4,7 +4,8 @@ from ..utils.scopes import register_in_downstream_scopes
 from .fast_path import fast_path_config  # noqa: F401
 from .hooks import *  # noqa: F401,F403
 from .hooks import (BufferedRuntimeInfoHook, ChannelsLastHook,
-                    NonFiniteLossHook, RNGStateHook, SwitchOffBatchAugHook)
+                    NonFiniteLossHook, RNGStateHook, SecondStageHook,
+                    SwitchOffBatchAugHook)
 from .optimizers import *  # noqa: F401,F403
 from .optimizers import ACEOptimWrapperConstructor, BF16OptimWrapper
 from .runners import *  # noqa: F401,F403
@@ -17,7 +18,7 @@ register_in_downstream_scopes(
         RUNNERS=[LongTailRunner],
         HOOKS=[
             BufferedRuntimeInfoHook, ChannelsLastHook, NonFiniteLossHook,
-            RNGStateHook, SwitchOffBatchAugHook
+            RNGStateHook, SecondStageHook, SwitchOffBatchAugHook
         ],
         OPTIM_WRAPPER_CONSTRUCTORS=[ACEOptimWrapperConstructor],
         OPTIM_WRAPPERS=[BF16OptimWrapper]))

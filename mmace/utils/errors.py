@@ -22,3 +22,7 @@ class CheckpointError(ReportedError, RuntimeError):
 
 class BadImageError(ReportedError, ValueError):
     """An image file is empty, truncated or not an image."""
+
+
+class ConfigError(ReportedError, ValueError):
+    """A config is missing a value or names something that does not exist."""

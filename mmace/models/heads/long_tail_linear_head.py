@@ -7,15 +7,16 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from ..utils.checks import check_number
+from .lws_linear import LWSLinear
 
 
 @MODELS.register_module()
 class LongTailLinearClsHead(LinearClsHead):
-    """``LinearClsHead`` with the post-hoc long-tail corrections at predict.
+    """``LinearClsHead`` with the decoupling family's classifier options.
 
-    Both act on a plainly trained (e.g. cross-entropy) classifier without
-    retraining, and only in ``predict`` (``loss`` and ``forward`` are
-    ``LinearClsHead``'s):
+    Two post-hoc corrections act on a plainly trained (e.g. cross-entropy)
+    classifier without retraining, and only in ``predict`` (``loss`` and
+    ``forward`` are ``LinearClsHead``'s):
 
     - ``posthoc_tau``: post-hoc logit adjustment (Menon et al., ICLR 2021),
       ``z - tau * log(pi)`` with ``pi`` the training class prior;
@@ -26,6 +27,14 @@ class LongTailLinearClsHead(LinearClsHead):
     checkpoint loads strictly: ``model.head.type='LongTailLinearClsHead'``
     plus the option, with ``tools/test.py CONFIG CE_CHECKPOINT``.
 
+    ``lws=True`` makes the classifier an
+    :class:`~mmace.models.heads.LWSLinear` that scales each class's whole
+    logit, ``f_c * (w_c x + b_c)`` with ``f`` initialised to 1: the
+    learnable weight scaling of Kang et al., trained in a second stage
+    with everything else frozen (``SecondStageHook``). Its ``fc.weight`` and
+    ``fc.bias`` keep ``LinearClsHead``'s names, so a first-stage checkpoint
+    loads into it (``load_from``; ``fc.scale`` starts at 1).
+
     Args:
         num_classes (int): Number of categories.
         in_channels (int): Number of input channels.
@@ -33,6 +42,7 @@ class LongTailLinearClsHead(LinearClsHead):
             off. Defaults to 0.
         tau_norm (float, optional): Weight-normalisation power; None
             switches it off. Defaults to None.
+        lws (bool): Learnable per-class logit scales. Defaults to False.
         class_counts (Sequence[int] | str, optional): Training samples per
             class (``'auto'``: filled by ``LongTailRunner``); needed by
             ``posthoc_tau``. Defaults to ``'auto'``.
@@ -44,8 +54,11 @@ class LongTailLinearClsHead(LinearClsHead):
 
     def __init__(self, num_classes: int, in_channels: int,
                  posthoc_tau: float = 0., tau_norm: Optional[float] = None,
-                 class_counts='auto', **kwargs):
+                 lws: bool = False, class_counts='auto', **kwargs):
         super().__init__(num_classes, in_channels, **kwargs)
+        if lws:
+            self.fc = LWSLinear(in_channels, num_classes, scale_bias=True)
+        self.lws = lws
         owner = type(self).__name__
         check_number(owner, 'posthoc_tau', posthoc_tau, 0)
         if tau_norm is not None:
@@ -72,6 +85,8 @@ class LongTailLinearClsHead(LinearClsHead):
             weight = weight / weight.norm(dim=1, keepdim=True).clamp(
                 min=1e-12).pow(self.tau_norm)
         logits = F.linear(pre, weight, self.fc.bias)
+        if self.lws:
+            logits = logits * self.fc.scale
         if self.posthoc_tau > 0:
             if self.class_counts is None:
                 raise RuntimeError(

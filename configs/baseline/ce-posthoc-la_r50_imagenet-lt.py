@@ -1,0 +1,6 @@
+# Post-hoc logit adjustment (Menon et al., ICLR 2021) of the CE baseline,
+# ResNet-50, ImageNet-LT: test a CE checkpoint with z - tau * log(prior), no
+# retraining: python tools/test.py THIS_CONFIG CE_CHECKPOINT
+_base_ = './ce_r50_imagenet-lt.py'
+
+model = dict(head=dict(type='LongTailLinearClsHead', posthoc_tau=1.0))

@@ -1,0 +1,11 @@
+# LDAM-DRW (Cao et al., NeurIPS 2019), ResNet-32, CIFAR-100-LT-100: the CE
+# baseline with the LDAM loss (max margin 0.5, scale 30) and deferred
+# re-weighting (effective number, beta 0.9999) from epoch 320,
+# the first lr decay of the 400-epoch CIFAR schedule (their protocol: 160 of 200).
+_base_ = './ce_r32_cifar100-lt-100.py'
+
+model = dict(
+    head=dict(
+        loss=dict(_delete_=True, type='LDAMLoss', max_margin=0.5,
+                  scale=30.0)))
+custom_hooks = [dict(type='DeferredReweightingHook', start_epoch=320)]

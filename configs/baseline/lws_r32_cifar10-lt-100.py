@@ -1,0 +1,12 @@
+# LWS, learnable weight scaling (Kang et al., ICLR 2020): the second stage on
+# a CE checkpoint, as cRT (./crt_r32_cifar10-lt-100.py) but the classifier
+# is kept and only a per-class scale of its logits is learned:
+#   python tools/train.py configs/baseline/lws_r32_cifar10-lt-100.py \
+#       --cfg-options load_from=work_dirs/ce_r32_cifar10-lt-100/epoch_400.pth
+_base_ = './crt_r32_cifar10-lt-100.py'
+
+model = dict(head=dict(type='LongTailLinearClsHead', lws=True))
+custom_hooks = [
+    dict(type='SecondStageHook',
+         freeze=['backbone', 'neck', 'head.fc.weight', 'head.fc.bias'])
+]
