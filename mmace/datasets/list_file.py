@@ -157,12 +157,15 @@ class LTListDataset(BaseDataset):
                 max(label for _, _, label in entries) + 1
             self._metainfo['classes'] = tuple(
                 str(i) for i in range(num_classes))
-        self._warn_empty_classes([label for _, _, label in entries])
+        counts = np.bincount([label for _, _, label in entries],
+                             minlength=len(self.CLASSES))
+        # Saved with the checkpoints (mmengine's meta['dataset_meta']).
+        self._metainfo['class_counts'] = counts.tolist()
+        self._warn_empty_classes(counts)
         return data_list
 
-    def _warn_empty_classes(self, labels: List[int]) -> None:
+    def _warn_empty_classes(self, counts: np.ndarray) -> None:
         """Warn about classes the list names no image for."""
-        counts = np.bincount(labels, minlength=len(self.CLASSES))
         empty = np.flatnonzero(counts == 0).tolist()
         if not empty:
             return

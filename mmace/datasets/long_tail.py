@@ -139,8 +139,15 @@ class LongTailDataset:
 
     @property
     def metainfo(self) -> dict:
-        """dict: Meta information of the source dataset."""
-        return copy.deepcopy(self._metainfo)
+        """dict: Meta information of the source dataset, with the subset's
+        ``class_counts`` (images per class) once it is selected. mmengine
+        saves the training set's metainfo in every checkpoint
+        (``meta['dataset_meta']``), so a checkpoint records the counts it
+        was trained with."""
+        meta = copy.deepcopy(self._metainfo)
+        if self._fully_initialized:
+            meta['class_counts'] = self._class_counts.tolist()
+        return meta
 
     def full_init(self):
         """Initialize the source and select the long-tailed subset."""
