@@ -285,7 +285,8 @@ class ACEHead(ExpertCountsMixin, ClsHead):
             targets = torch.stack([i.gt_score for i in data_samples])
         else:
             targets = torch.cat([i.gt_label for i in data_samples])
-        losses = self.loss_module(logits, targets, self.target_masks)
+        losses = self.loss_module(logits, targets, self.target_masks,
+                                  class_counts=self.class_counts)
         if self.cal_acc:
             if targets.dim() != 1:
                 raise ValueError('cal_acc needs hard labels; it is '

@@ -35,13 +35,21 @@ class ACELoss(nn.Module):
         split_specific (bool): Split-specific classifiers (SSC, Table 5):
             each expert's softmax covers its target classes only and there
             is no complement term. Defaults to False.
+        logit_adjust_tau (float): Not in the paper: expert 1 (all classes,
+            the only expert trained on the full long-tailed data) learns
+            with the logit-adjusted cross-entropy of Menon et al. (ICLR
+            2021), ``z + tau * log(prior)`` inside its softmax, so its raw
+            logits are balanced. Needs the training class counts (the
+            classification head passes them). 0 switches it off.
+            Defaults to 0.
     """
 
     def __init__(self,
                  loss_weight: float = 1.0,
                  com_weight: float = 1.0,
                  complement_form: str = 'squared',
-                 split_specific: bool = False):
+                 split_specific: bool = False,
+                 logit_adjust_tau: float = 0.):
         super().__init__()
         owner = type(self).__name__
         check_number(owner, 'loss_weight', loss_weight, 0)
@@ -49,10 +57,12 @@ class ACELoss(nn.Module):
         check_choice(owner, 'complement_form', complement_form,
                      COMPLEMENT_FORMS)
         check_bool(owner, 'split_specific', split_specific)
+        check_number(owner, 'logit_adjust_tau', logit_adjust_tau, 0)
         self.loss_weight = loss_weight
         self.com_weight = com_weight
         self.complement_form = complement_form
         self.split_specific = split_specific
+        self.logit_adjust_tau = logit_adjust_tau
 
     @property
     def uses_complement(self) -> bool:
@@ -65,7 +75,9 @@ class ACELoss(nn.Module):
                 masks: torch.Tensor,
                 class_dim: int = 1,
                 ignore_index: Optional[int] = None,
-                first_expert: int = 1) -> Dict[str, torch.Tensor]:
+                first_expert: int = 1,
+                class_counts: Optional[torch.Tensor] = None
+                ) -> Dict[str, torch.Tensor]:
         """The weighted losses of each expert.
 
         Args:
@@ -79,11 +91,22 @@ class ACELoss(nn.Module):
             first_expert (int): The 1-based number of the first expert
                 given, for the names (a detection head passes experts
                 2..K). Defaults to 1.
+            class_counts (Tensor, optional): ``[C]`` training counts, for
+                ``logit_adjust_tau``.
 
         Returns:
             dict[str, Tensor]: ``loss_cls_e{i}`` and, unless switched off,
             ``loss_com_e{i}``.
         """
+        offsets = None
+        if self.logit_adjust_tau > 0 and first_expert == 1:
+            if class_counts is None:
+                raise ValueError(
+                    'ACELoss: logit_adjust_tau needs the training class '
+                    'counts, which only ACEHead (classification) passes')
+            counts = class_counts.float().clamp(min=1)
+            offsets = masks.new_zeros(masks.shape, dtype=torch.float)
+            offsets[0] = self.logit_adjust_tau * (counts / counts.sum()).log()
         terms = ace_losses(
             expert_logits,
             targets,
@@ -91,7 +114,8 @@ class ACELoss(nn.Module):
             class_dim=class_dim,
             split_specific=self.split_specific,
             ignore_index=ignore_index,
-            complement_form=self.complement_form)
+            complement_form=self.complement_form,
+            ce_offsets=offsets)
         losses = dict()
         for i in range(len(expert_logits)):
             e = i + first_expert

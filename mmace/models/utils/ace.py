@@ -390,6 +390,7 @@ def ace_losses(expert_logits: Sequence[torch.Tensor],
                split_specific: bool = False,
                ignore_index: Optional[int] = None,
                complement_form: str = 'squared',
+               ce_offsets: Optional[torch.Tensor] = None,
                eps: float = 1e-12) -> Dict[str, torch.Tensor]:
     """Per-expert classification (Eq. 4) and complement (Eq. 5) losses.
 
@@ -440,6 +441,10 @@ def ace_losses(expert_logits: Sequence[torch.Tensor],
             (for dense / segmentation targets). Defaults to None.
         complement_form (str): ``'squared'`` or ``'norm'``, see above.
             Defaults to ``'squared'``.
+        ce_offsets (Tensor, optional): ``[K, C]`` added to each expert's
+            logits inside the cross-entropy only (logit adjustment, e.g.
+            ``tau * log(prior)``); the complement term sees the raw logits.
+            Defaults to None.
         eps (float): Floor of the denominators. Defaults to 1e-12.
 
     Returns:
@@ -455,12 +460,14 @@ def ace_losses(expert_logits: Sequence[torch.Tensor],
                          f'{num_experts} experts x {num_classes} classes')
     logits_dim = expert_logits[0].dim()
 
+    zc = z if ce_offsets is None else \
+        z + ce_offsets.to(z.device, z.dtype)[:, None, :]
     if split_specific:
-        logp = z.masked_fill(~masks[:, None, :], float('-inf'))
+        logp = zc.masked_fill(~masks[:, None, :], float('-inf'))
         # Interfering entries are -inf: zero them so 0 * -inf never occurs.
         logp = logp.log_softmax(dim=-1).masked_fill(~masks[:, None, :], 0.)
     else:
-        logp = z.log_softmax(dim=-1)
+        logp = zc.log_softmax(dim=-1)
 
     if targets.dim() == logits_dim - 1 and not targets.is_floating_point():
         # Hard labels: gather instead of a one-hot [M, C] (dense targets).
