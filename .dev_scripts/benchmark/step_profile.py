@@ -15,7 +15,6 @@ Example (CPU, 1 thread, both variants one after the other):
         --iters 40 --variants default fast
 """
 import argparse
-import collections
 import json
 import statistics
 import tempfile
@@ -27,8 +26,7 @@ from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS, RUNNERS
 
 from mmace.engine import fast_path_config
-
-READS = ('item', '__float__', '__bool__', '__int__', 'tolist', 'numpy')
+from mmace.testing import HostReads
 
 
 class Stop(Exception):
@@ -38,12 +36,11 @@ class Stop(Exception):
 class Probe:
     """Timestamps and host-read counts of every iteration."""
 
-    def __init__(self, iters: int):
+    def __init__(self, iters: int, reads: HostReads):
         self.iters = iters
         self.rows = []
         self.marks = {}
-        self.reads = collections.Counter()
-        self.counting = False
+        self.reads = reads
         self.prep = 0.
         self.last_end = None
 
@@ -55,8 +52,8 @@ def make_hooks(probe: Probe):
 
         def before_train_iter(self, runner, batch_idx, data_batch=None):
             probe.marks = dict(t0=time.perf_counter())
-            probe.reads.clear()
-            probe.counting = True
+            probe.reads.reset()
+            probe.reads.active = True
             probe.prep = 0.
 
         def after_train_iter(self, runner, batch_idx, data_batch=None,
@@ -72,31 +69,19 @@ def make_hooks(probe: Probe):
         def after_train_iter(self, runner, batch_idx, data_batch=None,
                              outputs=None):
             t3 = time.perf_counter()
-            probe.counting = False
+            probe.reads.active = False
             m = probe.marks
             data = m['t0'] - probe.last_end if probe.last_end else None
             probe.rows.append(
                 dict(data=data, prep=probe.prep,
                      step=m['t2'] - m['t1'] - probe.prep,
                      hooks=(m['t1'] - m['t0']) + (t3 - m['t2']),
-                     reads=sum(probe.reads.values())))
+                     reads=probe.reads.total))
             probe.last_end = t3
             if len(probe.rows) >= probe.iters:
                 raise Stop
 
     return First, Last
-
-
-def count_reads(probe: Probe):
-    for name in READS:
-        orig = getattr(torch.Tensor, name)
-
-        def wrapped(self, *a, _orig=orig, _name=name, **k):
-            if probe.counting:
-                probe.reads[_name] += 1
-            return _orig(self, *a, **k)
-
-        setattr(torch.Tensor, name, wrapped)
 
 
 def run_variant(config, variant, iters, options, log_interval):
@@ -108,8 +93,7 @@ def run_variant(config, variant, iters, options, log_interval):
     cfg.default_hooks.logger.interval = log_interval
     cfg.default_hooks.checkpoint = None
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    probe = Probe(iters)
-    count_reads(probe)
+    probe = Probe(iters, HostReads(active=False))
     first, last = make_hooks(probe)
     name = f'_StepProfile{variant}'
     HOOKS.register_module(name=name + 'First', module=first, force=True)
@@ -128,7 +112,8 @@ def run_variant(config, variant, iters, options, log_interval):
 
     prep.forward = timed
     try:
-        runner.train()
+        with probe.reads:
+            runner.train()
     except Stop:
         pass
     return probe.rows

@@ -1,7 +1,5 @@
 """fast_path_config: the pipeline's crop/flip move to the device, loss terms
 are read on the host only at logging iterations, the method is unchanged."""
-import collections
-
 import pytest
 import torch
 from mmengine.config import Config
@@ -10,10 +8,10 @@ from mmpretrain.registry import HOOKS, RUNNERS
 
 from conftest import ACE_DIGITS, REPO
 from mmace.engine import fast_path_config
+from mmace.testing import HostReads
 from mmace.utils.errors import NonFiniteLossError
 
 CIFAR_ACE = REPO / 'configs/ace/ace_r32_cifar10-lt-100.py'
-HOST_READS = ('item', '__float__', '__bool__', '__int__', 'tolist', 'numpy')
 
 
 def pipeline(cfg):
@@ -61,38 +59,27 @@ def test_a_pipeline_without_padded_crop_keeps_its_transforms():
     assert fast.data_preprocessor.get('type') is None
 
 
-class ReadCounter:
-    """Host reads of tensors inside training iterations (GPU syncs)."""
+class IterationReads:
+    """Host reads inside each training iteration (GPU syncs)."""
 
-    def __init__(self, monkeypatch):
-        self.on = False
+    def __init__(self, reads: HostReads):
         self.per_iter = []
-        self.reads = collections.Counter()
-        for name in HOST_READS:
-            orig = getattr(torch.Tensor, name)
-
-            def wrapped(t, *a, _orig=orig, _name=name, **k):
-                if self.on:
-                    self.reads[_name] += 1
-                return _orig(t, *a, **k)
-
-            monkeypatch.setattr(torch.Tensor, name, wrapped)
         counter = self
 
         class Start(Hook):
             priority = 'HIGHEST'
 
             def before_train_iter(self, runner, batch_idx, data_batch=None):
-                counter.reads.clear()
-                counter.on = True
+                reads.reset()
+                reads.active = True
 
         class End(Hook):
             priority = 'LOWEST'
 
             def after_train_iter(self, runner, batch_idx, data_batch=None,
                                  outputs=None):
-                counter.on = False
-                counter.per_iter.append(sum(counter.reads.values()))
+                reads.active = False
+                counter.per_iter.append(reads.total)
 
         HOOKS.register_module(name='_ReadCounterStart', module=Start,
                               force=True)
@@ -119,11 +106,11 @@ def train_digits(cfg, tmp_path, counter=None):
 
 
 @pytest.mark.parametrize('amp', [None, 'bf16'])
-def test_no_host_reads_between_logging_iterations(tmp_path, monkeypatch,
-                                                  amp):
-    counter = ReadCounter(monkeypatch)
+def test_no_host_reads_between_logging_iterations(tmp_path, amp):
     cfg = fast_path_config(digits_config(), amp=amp)
-    runner = train_digits(cfg, tmp_path / 'fast', counter)
+    with HostReads(active=False) as reads:
+        counter = IterationReads(reads)
+        runner = train_digits(cfg, tmp_path / 'fast', counter)
     n = len(counter.per_iter)
     assert n == len(runner.train_dataloader) > 8
     logging = {i for i in range(n) if (i + 1) % 4 == 0} | {n - 1}
@@ -133,8 +120,9 @@ def test_no_host_reads_between_logging_iterations(tmp_path, monkeypatch,
     loss = runner.message_hub.get_scalar('train/loss_cls_e1')
     assert len(loss.data[0]) == n
     # The default path reads every iteration: the counter sees them.
-    default = ReadCounter(monkeypatch)
-    train_digits(digits_config(), tmp_path / 'default', default)
+    with HostReads(active=False) as reads:
+        default = IterationReads(reads)
+        train_digits(digits_config(), tmp_path / 'default', default)
     assert min(default.per_iter) > 0
 
 
