@@ -1,26 +1,19 @@
-"""get_class_counts for segmentation (pixels, cached) and detection datasets.
+"""get_class_counts for segmentation datasets: pixels per class, cached.
 
-Segmentation counts are checked by hand with numpy on label maps written
-here; the cache is keyed by the files, so a second call reads no mask and a
-changed mask is rescanned. Detection image counts are checked against the
-coco-lt-mini JSON read independently.
+Counts are checked by hand with numpy on label maps written here; the cache
+is keyed by the files, so a second call reads no mask and a changed mask is
+rescanned.
 """
-import collections
-import json
 import os
 
 import numpy as np
 import pytest
-from mmengine.config import Config
 from PIL import Image
 
 import mmace  # noqa: F401
 from mmace.datasets import get_class_counts
 from mmace.datasets import seg_pixel_counts
-from mmace.engine.runners.long_tail_runner import check_head_num_classes
 from mmace.utils.errors import BadImageError
-
-from conftest import SHARED
 
 CLASSES = ('road', 'car', 'person')
 
@@ -98,47 +91,3 @@ def test_label_outside_the_classes_is_named(seg_root):
     Image.fromarray(np.full((4, 5), 7, np.uint8)).save(root / 'ann' / '2.png')
     with pytest.raises(ValueError, match=r'ann/2\.png holds label 7'):
         get_class_counts(build_seg(root))
-
-
-COCO_LT_MINI = SHARED / 'data' / 'coco-lt-mini'
-
-
-@pytest.mark.skipif(not COCO_LT_MINI.is_dir(),
-                    reason=f'{COCO_LT_MINI} not found')
-def test_detection_images_per_class_match_the_json():
-    from mmdet.datasets import CocoDataset
-    ann = json.loads(
-        (COCO_LT_MINI / 'annotations' / 'instances_train.json').read_text())
-    images_with = collections.defaultdict(set)
-    for a in ann['annotations']:
-        # mmdet's CocoDataset drops crowd regions from training and boxes
-        # under 1 px (one such box in coco-lt-mini); so do the counts.
-        _, _, w, h = a['bbox']
-        if not a.get('iscrowd', 0) and w >= 1 and h >= 1 and a['area'] > 0:
-            images_with[a['category_id']].add(a['image_id'])
-    cat_ids = sorted(c['id'] for c in ann['categories'])
-    dataset = CocoDataset(
-        data_root=str(COCO_LT_MINI),
-        ann_file='annotations/instances_train.json',
-        data_prefix=dict(img='images/'), pipeline=[], filter_cfg=None)
-    counts = get_class_counts(dataset, unit='image')
-    assert counts.tolist() == [len(images_with[c]) for c in cat_ids]
-    with pytest.raises(ValueError, match="unit 'boxes'"):
-        get_class_counts(dataset, unit='boxes')
-
-
-def test_runner_checks_detector_and_segmentor_heads():
-    counts = [5, 3, 1]
-    det = Config(dict(model=dict(roi_head=dict(bbox_head=dict(
-        type='Shared2FCBBoxHead', num_classes=80)))))
-    with pytest.raises(ValueError,
-                       match=r'model\.roi_head\.bbox_head\.num_classes=80'):
-        check_head_num_classes(det, counts)
-    cascade = Config(dict(model=dict(roi_head=dict(bbox_head=[
-        dict(type='Shared2FCBBoxHead', num_classes=3),
-        dict(type='Shared2FCBBoxHead', num_classes=4)]))))
-    with pytest.raises(ValueError, match=r'bbox_head\[1\]\.num_classes=4'):
-        check_head_num_classes(cascade, counts)
-    seg = Config(dict(model=dict(decode_head=dict(type='FCNHead',
-                                                  num_classes=3))))
-    check_head_num_classes(seg, counts)  # matches: no error

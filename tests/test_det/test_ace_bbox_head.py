@@ -1,22 +1,19 @@
-"""mmdet side of ACE: the ACE bbox head, LongTailCocoMetric, configs/det.
+"""mmdet side of ACE: the ACE bbox heads, trained from a configs/det config.
 
-Specification in brief:
+Specification in brief (LongTailCocoMetric: test_long_tail_coco_metric.py;
+instances per class: tests/test_datasets/test_class_counts.py):
 
-- instances per class on coco-lt-mini == an independent count of the JSON;
 - ``ACEShared2FCBBoxHead`` with one expert *is* mmdet's Shared2FCBBoxHead
   (same weights: identical losses and identical detections);
 - experts 2..K learn only from their own losses (exactly zero gradient to the
   shared layers and the RoI features);
 - the ACE score rule: background from expert 1, foreground re-ranked by the
   Eq. 2/3 aggregate, a probability vector mmdet's post-processing consumes;
-- LongTailCocoMetric: rare/common/frequent AP from COCO's per-class AP;
 - a real mmdet training loop from a configs/det CPU config;
 - clear errors for bad class counts / too many experts.
 """
 import copy
-import json
 import math
-from collections import Counter
 
 import pytest
 import torch
@@ -25,10 +22,10 @@ import mmace  # noqa: F401  (ops fallback before mmdet.models)
 from conftest import REPO, SHARED
 
 mmdet = pytest.importorskip('mmdet')
-import mmace.det  # noqa: E402,F401  (registers the heads and the metric)
+import mmace.det  # noqa: E402,F401  (registers the heads)
 from mmengine.config import Config  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
-from mmdet.registry import METRICS, MODELS, RUNNERS  # noqa: E402
+from mmdet.registry import MODELS, RUNNERS  # noqa: E402
 
 COCO_LT = SHARED / 'data' / 'coco-lt-mini'
 needs_coco_lt = pytest.mark.skipif(
@@ -56,35 +53,6 @@ def targets(num_rois=12):
     labels = torch.arange(num_rois) % (C + 1)  # C is background
     return (labels, torch.ones(num_rois), torch.randn(num_rois, 4),
             torch.ones(num_rois, 4))
-
-
-# --------------------------------------------------------------- counts
-@needs_coco_lt
-def test_instances_per_class_match_the_json():
-    from mmdet.datasets import CocoDataset
-
-    from mmace.datasets import get_class_counts
-    ann = json.loads((COCO_LT / 'annotations' /
-                      'instances_train.json').read_text())
-    classes = CocoDataset.METAINFO['classes']
-    index = {c['id']: classes.index(c['name']) for c in ann['categories']}
-    non_crowd = [a for a in ann['annotations'] if not a.get('iscrowd', 0)]
-    # mmdet's CocoDataset also drops degenerate boxes (w or h < 1 px, area
-    # <= 0): one such box in coco-lt-mini (0.77 px wide), so training sees
-    # 2358 of the README's 2359 non-crowd instances.
-    kept = [a for a in non_crowd if a['bbox'][2] >= 1
-            and a['bbox'][3] >= 1 and a['area'] > 0]
-    assert (len(non_crowd), len(kept)) == (2359, 2358)
-    expected = Counter(index[a['category_id']] for a in kept)
-    expected = [expected[i] for i in range(len(classes))]
-
-    dataset = CocoDataset(
-        data_root=str(COCO_LT), ann_file='annotations/instances_train.json',
-        data_prefix=dict(img='images/'), pipeline=[],
-        filter_cfg=dict(filter_empty_gt=True, min_size=32))
-    counts = get_class_counts(dataset)
-    assert counts.tolist() == expected
-    assert counts[classes.index('person')] == 561
 
 
 # ----------------------------------------------------------------- head
@@ -247,66 +215,6 @@ def test_bad_class_counts_and_too_many_experts_fail_clearly():
     head = small_head(num_experts=2)  # 'auto' never filled
     with pytest.raises(RuntimeError, match='class counts were never'):
         head(torch.randn(2, 4, 3, 3))
-
-
-# --------------------------------------------------------------- metric
-@needs_coco_lt
-def test_long_tail_coco_metric_groups_per_class_ap(tmp_path):
-    from mmdet.datasets import CocoDataset
-    classes = CocoDataset.METAINFO['classes']
-    ann_file = COCO_LT / 'annotations' / 'instances_val.json'
-    ann = json.loads(ann_file.read_text())
-    index = {c['id']: classes.index(c['name']) for c in ann['categories']}
-    # Made-up training counts: class i has i instances, so with thresholds
-    # (10, 100): rare 0..10, common 11..79, no frequent class.
-    counts = list(range(len(classes)))
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        metric = METRICS.build(dict(
-            type='LongTailCocoMetric', ann_file=str(ann_file),
-            class_counts=counts, group_thrs=(10, 100)))
-    metric.dataset_meta = dict(classes=classes)
-    # Predict every non-crowd GT box exactly, except class 12's (common).
-    by_img = {}
-    for a in ann['annotations']:
-        label = index[a['category_id']]
-        if a.get('iscrowd', 0) or label == 12:
-            continue
-        x, y, w, h = a['bbox']
-        by_img.setdefault(a['image_id'], []).append(([x, y, x + w, y + h],
-                                                     label))
-    samples = []
-    for img in ann['images']:
-        boxes = by_img.get(img['id'], [])
-        samples.append(dict(
-            img_id=img['id'], ori_shape=(img['height'], img['width']),
-            pred_instances=dict(
-                bboxes=torch.tensor([b for b, _ in boxes]).reshape(-1, 4),
-                scores=torch.ones(len(boxes)),
-                labels=torch.tensor([lb for _, lb in boxes],
-                                    dtype=torch.long))))
-    metric.process({}, samples)
-    res = metric.evaluate(len(samples))
-    with_gt = {index[a['category_id']] for a in ann['annotations']
-               if not a.get('iscrowd', 0)}
-    common = [c for c in range(11, 80) if c in with_gt]  # NaN AP skipped
-    assert 12 in common
-    assert res['coco/bbox_mAP_r'] == 1.0
-    assert res['coco/bbox_mAP_c'] == round((len(common) - 1) / len(common),
-                                           3)
-    assert math.isnan(res['coco/bbox_mAP_f'])  # empty group
-    assert 0 < res['coco/bbox_mAP'] < 1
-
-
-def test_long_tail_coco_metric_needs_counts():
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        metric = METRICS.build(dict(type='LongTailCocoMetric'))
-    metric.dataset_meta = dict(classes=('a', 'b'))
-    with pytest.raises(ValueError, match="'auto' was never filled|never "
-                       'filled'):
-        metric.compute_metrics([])
-    metric.class_counts = [1, 2, 3]
-    with pytest.raises(ValueError, match='3 classes.*has 2'):
-        metric.compute_metrics([])
 
 
 # ---------------------------------------------------------------- runner

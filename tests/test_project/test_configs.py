@@ -1,7 +1,7 @@
 """Dry build of every config under ``configs/`` (``_base_/`` excluded).
 
 The mmdet / mmseg configs (``configs/det``, ``configs/seg``) are checked by
-``test_dense_configs.py``, ``test_det.py`` and ``test_seg.py``.
+``test_dense_configs.py`` and under ``tests/test_det`` and ``tests/test_seg``.
 
 Each config is loaded with ``Config.fromfile``, its datasets are pointed at
 small generated data, and a ``LongTailRunner`` is built from it the way
@@ -55,7 +55,8 @@ from mmpretrain.registry import RUNNERS
 
 from mmace.datasets import get_class_counts
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
+
 CONFIG_DIR = REPO / 'configs'
 HEADLINE = 'configs/ace/ace_r50_imagenet-lt.py'
 
@@ -255,7 +256,8 @@ def test_config_dry_build(rel_path, fake_data, tmp_path, monkeypatch):
     amp = cfg.optim_wrapper.get('type') == 'AmpOptimWrapper'
     if amp and not torch.cuda.is_available():
         # AmpOptimWrapper asserts an accelerator in __init__ (as in
-        # test_optim_and_hooks.py); building it is all that is checked.
+        # test_ace_optim_wrapper_constructor.py); building it is all that is
+        # checked.
         from mmengine.optim.optimizer import amp_optimizer_wrapper
         monkeypatch.setattr(amp_optimizer_wrapper, 'is_cuda_available',
                             lambda: True)

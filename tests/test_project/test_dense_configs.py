@@ -20,6 +20,7 @@ DENSE = sorted(
     for d in ('configs/det', 'configs/seg') for p in (REPO / d).glob('*.py'))
 TWINS = [(c.replace('/ace_', '/'), c) for c in DENSE if '/ace_' in c]
 HEAD_KEY = {'mmdet': ('roi_head', 'bbox_head'), 'mmseg': ('decode_head', )}
+SEG_CONFIGS = REPO / 'configs' / 'seg'
 
 
 def without_head(cfg):
@@ -89,3 +90,21 @@ def test_mmace_engine_parts_are_found_from_the_scope(scope):
     assert registry.HOOKS.get('NonFiniteLossHook') is NonFiniteLossHook
     assert registry.OPTIM_WRAPPER_CONSTRUCTORS.get(
         'ACEOptimWrapperConstructor') is ACEOptimWrapperConstructor
+
+
+def test_cpu_configs_are_twins_differing_only_in_the_head():
+    pytest.importorskip('mmseg')
+    stock = Config.fromfile(SEG_CONFIGS / 'fcn_r18-d8_camvid_cpu.py')
+    ace = Config.fromfile(SEG_CONFIGS / 'ace_fcn_r18-d8_camvid_cpu.py')
+    assert stock.default_scope == 'mmseg'
+    assert stock.runner_type == ace.runner_type == 'LongTailRunner'
+    assert stock.model.pretrained is None
+    head = ace.model.decode_head
+    assert head.pop('type') == 'ACEFCNHead'
+    assert head.pop('num_experts') == 3
+    assert head.pop('class_counts') == 'auto'
+    stock.model.decode_head.pop('type')
+    assert stock.to_dict() == ace.to_dict()
+    real = Config.fromfile(SEG_CONFIGS / 'ace_fcn_r50-d8_camvid.py')
+    assert real.model.pretrained == 'open-mmlab://resnet50_v1c'
+    assert real.model.decode_head.type == 'ACEFCNHead'

@@ -5,6 +5,7 @@ gathered, one expert at a time, only torch): same weights must give the same
 loss (hard and Mixup labels), the same Eq. 2/3 logits and the same SGD step
 with Eq. 7 learning rates.
 """
+import ast
 import copy
 
 import pytest
@@ -79,3 +80,21 @@ def test_same_sgd_step_with_eq7_learning_rates(models):
     after = dict(plain.named_parameters())
     for name, param in ace.named_parameters():
         assert torch.allclose(param, after[name], atol=1e-5), name
+
+
+def test_plain_reference_calls_no_mm_code():
+    """The reference's step is plain torch: no mm* name in its source."""
+    tree = ast.parse((REPO / 'mmace/testing/plain_ace.py').read_text())
+    plain = {'PlainBlock', 'plain_stage', 'PlainTrunk', 'PlainBackbone',
+             'PlainLWS', 'PlainHead', 'PlainACE', 'plain_optimizer',
+             'plain_step'}
+    found = set()
+    for node in tree.body:
+        if getattr(node, 'name', None) in plain:
+            found.add(node.name)
+            names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+            names |= {n.attr for n in ast.walk(node)
+                      if isinstance(n, ast.Attribute)}
+            mm = sorted(n for n in names if n.lower().startswith('mm'))
+            assert not mm, (node.name, mm)
+    assert found == plain

@@ -1,16 +1,16 @@
-"""LongTailRunner's 'auto' class counts: who takes them, and their values."""
+"""LongTailRunner: 'auto' class counts (who takes them, their values) and
+the heads' num_classes check."""
 import pytest
 import torch.nn as nn
 from mmengine.config import Config
 from mmpretrain.registry import MODELS
 
 from mmace.datasets import resolve_class_counts
-from mmace.engine.runners.long_tail_runner import (fill_auto_class_counts,
+from mmace.engine.runners.long_tail_runner import (check_head_num_classes,
+                                                   fill_auto_class_counts,
                                                    takes_class_counts)
 
-from conftest import REPO
-
-DIGITS = REPO / 'configs/quickstart/ace_r32_digits-lt.py'
+from conftest import ACE_DIGITS
 
 
 @MODELS.register_module()
@@ -34,7 +34,7 @@ def test_consumers_are_found_through_the_registries():
 
 
 def test_left_out_counts_mean_auto():
-    cfg = Config.fromfile(DIGITS)
+    cfg = Config.fromfile(ACE_DIGITS)
     cfg.model.head.pop('class_counts', None)
     cfg.val_evaluator.pop('class_counts', None)
     cfg.model.neck = dict(type='CountsTakingToyHead')  # any position
@@ -46,17 +46,18 @@ def test_left_out_counts_mean_auto():
     assert list(cfg.val_evaluator.class_counts) == expected
 
 
-def test_absolute_eta_min_with_eq7_learning_rates_is_refused():
-    from mmace.models.utils.checks import check_eq7_schedulers
-    cfg = Config(dict(
-        optim_wrapper=dict(constructor='ACEOptimWrapperConstructor'),
-        param_scheduler=[dict(type='LinearLR'),
-                         dict(type='PolyLR', eta_min=1e-4)]))
+def test_runner_checks_detector_and_segmentor_heads():
+    counts = [5, 3, 1]
+    det = Config(dict(model=dict(roi_head=dict(bbox_head=dict(
+        type='Shared2FCBBoxHead', num_classes=80)))))
     with pytest.raises(ValueError,
-                       match=r'param_scheduler\[1\].eta_min=0.0001 \(PolyLR\)'):
-        check_eq7_schedulers(cfg)
-    cfg.param_scheduler[1].eta_min = 0
-    check_eq7_schedulers(cfg)  # no floor: the ratios hold
-    # Without the ACE constructor every group has the same lr anyway.
-    check_eq7_schedulers(Config(dict(param_scheduler=dict(
-        type='PolyLR', eta_min=1e-4))))
+                       match=r'model\.roi_head\.bbox_head\.num_classes=80'):
+        check_head_num_classes(det, counts)
+    cascade = Config(dict(model=dict(roi_head=dict(bbox_head=[
+        dict(type='Shared2FCBBoxHead', num_classes=3),
+        dict(type='Shared2FCBBoxHead', num_classes=4)]))))
+    with pytest.raises(ValueError, match=r'bbox_head\[1\]\.num_classes=4'):
+        check_head_num_classes(cascade, counts)
+    seg = Config(dict(model=dict(decode_head=dict(type='FCNHead',
+                                                  num_classes=3))))
+    check_head_num_classes(seg, counts)  # matches: no error

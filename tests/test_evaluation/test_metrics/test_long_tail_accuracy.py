@@ -1,3 +1,4 @@
+"""LongTailAccuracy: top-k and many / medium / few-shot accuracy."""
 import csv
 import json
 import math
@@ -317,3 +318,10 @@ def test_pred_label_only():
     assert 'accuracy/top5' not in results
     _assert_close(results, {k: EXPECTED[k] for k in ('top1', 'many', 'few')})
     assert not math.isnan(results['accuracy/medium'])
+
+
+def test_metric_thresholds_are_numbers():
+    with pytest.raises(TypeError, match="LongTailAccuracy: many_thr='100'"):
+        LongTailAccuracy(many_thr='100')
+    with pytest.raises(ValueError, match='few_thr=-1 must be >= 0'):
+        LongTailAccuracy(few_thr=-1)

@@ -1,3 +1,4 @@
+"""CIFARResNet: the CIFAR ResNets of He et al. (ResNet-32 etc.)."""
 import pytest
 import torch
 from torch import nn
@@ -6,7 +7,7 @@ from mmpretrain.models.backbones.resnet import BasicBlock
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from mmace.models.backbones import CIFARResNet, ResNet10
+from mmace.models.backbones import CIFARResNet
 
 
 def _num_params(module):
@@ -63,38 +64,8 @@ def test_cifar_resnet_bad_args():
         CIFARResNet(out_indices=(3, ))
 
 
-def test_resnet10_forward_and_params():
-    model = ResNet10()
-    assert model.depth == 10 and model.stage_blocks == (1, 1, 1, 1)
-    assert model.res_layers == ['layer1', 'layer2', 'layer3', 'layer4']
-    last = getattr(model, model.res_layers[-1])
-    assert isinstance(last, nn.Sequential) and len(last) == 1
-    assert isinstance(model.maxpool, nn.MaxPool2d)
-    assert model.conv1.kernel_size == (7, 7)
-    model.eval()
-    outs = model(torch.rand(2, 3, 224, 224))
-    assert len(outs) == 1 and outs[0].shape == (2, 512, 7, 7)
-
-    model = ResNet10(out_indices=(0, 1, 2, 3))
-    model.eval()
-    outs = model(torch.rand(2, 3, 224, 224))
-    assert [o.shape for o in outs] == [(2, 64, 56, 56), (2, 128, 28, 28),
-                                       (2, 256, 14, 14), (2, 512, 7, 7)]
-
-    # stem 9,536 + stages 73,984 + 230,144 + 919,040 + 3,673,088
-    assert _num_params(ResNet10()) == 4_905_792
-    assert _num_params(ResNet10()) == pytest.approx(4.9e6, rel=0.01)
-
-
-def test_resnet10_other_depths_and_bad_depth():
-    assert ResNet10(depth=18).stage_blocks == (2, 2, 2, 2)
-    with pytest.raises(KeyError, match=r'depth=12.*\[10, 18, 34'):
-        ResNet10(depth=12)
-
-
 @pytest.mark.parametrize('cfg', [
     dict(type='CIFARResNet', depth=20, frozen_stages=1),
-    dict(type='ResNet10', frozen_stages=1),
 ])
 def test_frozen_stages(cfg):
     model = MODELS.build(cfg)
@@ -118,7 +89,6 @@ def test_norm_eval_and_zero_init_residual():
 
 @pytest.mark.parametrize('backbone,in_channels,size', [
     (dict(type='CIFARResNet', depth=20), 64, 32),
-    (dict(type='ResNet10'), 512, 224),
 ])
 def test_in_image_classifier(backbone, in_channels, size):
     model = MODELS.build(

@@ -1,4 +1,4 @@
-"""ACEBackbone, ACEHead, LWSLinear and ComplementLoss in mmpretrain."""
+"""ACEHead in mmpretrain: buffers, forward, losses, options, deploy."""
 import sys
 import types
 
@@ -6,15 +6,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from mmengine.model import initialize
 from mmengine.runner import load_checkpoint
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 import mmace  # noqa: F401  (registers the modules)
-from mmace.models.backbones import ACEBackbone
-from mmace.models.heads import ACEHead, LWSLinear
-from mmace.models.losses import ComplementLoss
+from mmace.models.heads import ACEHead
 from mmace.models.utils.ace import aggregate_logits, rescale_factors
 
 # 10 classes, not sorted by index: ranks c2 c8 c5 | c0 c9 c1 | c6 c7 c3 c4.
@@ -38,148 +35,6 @@ def ace_cifar(**head):
                 num_experts=3),
             neck=dict(type='GlobalAveragePooling'),
             head=head))
-
-
-# ------------------------------------------------------ LWS and L_com
-def test_lws_linear():
-    fc = LWSLinear(4, 3)
-    assert torch.equal(fc.scale, torch.ones(3))
-    initialize(fc, dict(type='Normal', layer='Linear', std=0.01, bias=0.5))
-    assert torch.equal(fc.scale, torch.ones(3))  # only weight/bias touched
-    assert torch.equal(fc.bias, torch.full((3, ), 0.5))
-    with torch.no_grad():
-        fc.scale.copy_(torch.tensor([1., 2., 3.]))
-    x = torch.randn(5, 4)
-    # The bias is not scaled.
-    expected = (x @ fc.weight.T) * fc.scale + fc.bias
-    assert torch.allclose(fc(x), expected, atol=1e-6)
-    assert torch.allclose(fc.effective_weight, fc.scale[:, None] * fc.weight)
-    assert MODELS.build(dict(type='LWSLinear', in_features=4,
-                             out_features=3)).weight.shape == (3, 4)
-
-
-def test_complement_loss_by_hand():
-    loss = MODELS.build(dict(type='ComplementLoss', loss_weight=0.5))
-    logits = torch.tensor([[1., 2., 3.], [4., 5., 6.]], requires_grad=True)
-    mask = torch.tensor([False, True, True])  # class 0 is interfering
-    # Only sample 1 (label 2) is in the sub-batch: 4^2 / 1, times 0.5.
-    assert torch.allclose(loss(logits, torch.tensor([0, 2]), mask),
-                          torch.tensor(8.))
-    # Both in: (1^2 + 4^2) / 2 * 0.5.
-    assert torch.allclose(loss(logits, torch.tensor([1, 2]), mask),
-                          torch.tensor(4.25))
-    # Soft: sample 0 has 0.5 of its mass in C_i: (0.5 * 1 + 16) / 1.5 * 0.5.
-    soft = torch.tensor([[0.5, 0.5, 0.], [0., 0., 1.]])
-    assert torch.allclose(loss(logits, soft, mask),
-                          torch.tensor(16.5 / 1.5 * 0.5))
-    # Empty sub-batch: 0 with a (zero) gradient.
-    out = loss(logits, torch.tensor([0, 0]), mask)
-    out.backward()
-    assert out.item() == 0 and torch.equal(logits.grad, torch.zeros(2, 3))
-    # Dense [N, C, H, W] with ignore_index.
-    dense = ComplementLoss()(torch.ones(1, 3, 2, 2), torch.tensor(
-        [[[1, 255], [0, 2]]]), mask, ignore_index=255)
-    assert torch.allclose(dense, torch.tensor(1.))
-
-
-# ----------------------------------------------------------- backbone
-def test_gradient_routing():
-    model = ace_cifar()
-    model.init_weights()
-    x = torch.randn(4, 3, 32, 32)
-    labels = [3, 6, 0, 2]  # two samples in every expert's sub-batch
-    trunk = list(model.backbone.trunk.parameters())
-
-    def grads(key_part, params):
-        model.zero_grad()
-        losses = model(x, samples(labels), mode='loss')
-        sum(v for k, v in losses.items() if key_part in k).backward()
-        return [torch.zeros_like(p) if p.grad is None else p.grad
-                for p in params]
-
-    # Expert 2's loss alone: exactly zero in the trunk, non-zero in itself.
-    assert all(g.abs().sum() == 0 for g in grads('_e2', trunk))
-    own = list(model.backbone.experts[1].parameters())
-    assert sum(g.abs().sum() for g in grads('_e2', own)) > 0
-    # Expert 1's loss reaches the trunk.
-    assert sum(g.abs().sum() for g in grads('_e1', trunk)) > 0
-    # Ablation: without detaching, expert 2 updates the trunk too.
-    model.backbone.detach_experts = False
-    assert sum(g.abs().sum() for g in grads('_e2', trunk)) > 0
-
-
-@pytest.mark.parametrize('cfg, channels', [
-    (dict(type='ResNet', depth=18), 512),
-    (dict(type='ResNet', depth=50), 2048),
-    (dict(type='ResNeXt', depth=50), 2048),
-    (dict(type='ResNet_CIFAR', depth=18), 512),
-])
-def test_backbone_builds_and_experts_differ(cfg, channels):
-    bb = ACEBackbone(cfg, num_experts=3)
-    assert bb.trunk.res_layers == ['layer1', 'layer2', 'layer3']
-    assert not hasattr(bb.trunk, 'layer4') and bb.trunk.out_indices == (2, )
-    bb.init_weights()
-    first = [m for m in bb.experts[0][0].modules()
-             if isinstance(m, nn.Conv2d)][0]
-    for expert in bb.experts[1:]:
-        other = [m for m in expert[0].modules() if isinstance(m, nn.Conv2d)]
-        assert not torch.equal(first.weight, other[0].weight)
-    # zero_init_residual reached the experts (last norm of each block).
-    last = bb.experts[2][-1]
-    norm = last.norm3 if hasattr(last, 'norm3') else last.norm2
-    assert torch.equal(norm.weight, torch.zeros_like(norm.weight))
-    bb.eval()
-    with torch.no_grad():
-        outs = bb(torch.randn(1, 3, 64, 64))
-    size = 8 if cfg['type'] == 'ResNet_CIFAR' else 2
-    assert len(outs) == 3
-    assert all(o.shape == (1, channels, size, size) for o in outs)
-
-
-def test_num_blocks_and_norm_eval():
-    bb = ACEBackbone(
-        dict(type='ResNet', depth=18, norm_eval=True), num_experts=2,
-        num_blocks=1)
-    # layer4 keeps its first block in the trunk; experts own one block each.
-    assert bb.trunk.res_layers[-1] == 'layer4' and len(bb.trunk.layer4) == 1
-    assert bb.trunk.out_indices == (3, )
-    assert [len(e) for e in bb.experts] == [1, 1]
-    bb.train()
-    assert not any(m.training for m in bb.experts.modules()
-                   if isinstance(m, nn.BatchNorm2d))
-    outs = bb(torch.randn(2, 3, 64, 64))
-    assert [tuple(o.shape) for o in outs] == [(2, 512, 2, 2)] * 2
-
-
-def test_pretrained_trunk_fills_experts(tmp_path):
-    src = MODELS.build(dict(type='ResNet', depth=18))
-    path = tmp_path / 'r18.pth'
-    torch.save(dict(state_dict=src.state_dict()), path)
-    bb = ACEBackbone(
-        dict(type='ResNet', depth=18,
-             init_cfg=dict(type='Pretrained', checkpoint=str(path))),
-        num_experts=2, num_blocks=1)
-    bb.init_weights()
-    for expert in bb.experts:  # expert block 0 <- layer4.1
-        assert torch.equal(expert[0].conv1.weight, src.layer4[1].conv1.weight)
-    assert torch.equal(bb.trunk.layer4[0].conv1.weight,
-                       src.layer4[0].conv1.weight)
-
-
-def test_backbone_errors():
-    with pytest.raises(ValueError, match='num_experts=0'):
-        ACEBackbone(dict(type='ResNet', depth=18), num_experts=0)
-    for n in (0, 3):
-        with pytest.raises(ValueError, match=f'num_blocks={n}.*2 blocks'):
-            ACEBackbone(dict(type='ResNet', depth=18), num_blocks=n)
-    with pytest.raises(ValueError, match='frozen_stages'):
-        ACEBackbone(dict(type='ResNet', depth=18, frozen_stages=4))
-    vit = dict(type='VisionTransformer', arch='deit-tiny', img_size=32,
-               patch_size=16)
-    with pytest.raises(ValueError,
-                       match='cannot split the last stage of '
-                       'VisionTransformer'):
-        ACEBackbone(vit)
 
 
 # --------------------------------------------------------------- head
@@ -376,3 +231,96 @@ def test_readout_expert_predicts_with_one_expert_alone():
         ACEHead(10, 8, class_counts=COUNTS, readout_expert=4)
     with pytest.raises(ValueError, match='not for readout_expert'):
         head.switch_to_deploy()
+
+
+@pytest.mark.parametrize('kwargs, error, match', [
+    (dict(num_experts='3'), TypeError, r"num_experts='3' must be an integer"),
+    (dict(num_experts=2.0), TypeError, r'num_experts=2.0 must be an integer'),
+    (dict(num_experts=True), TypeError, r'num_experts=True'),
+    (dict(num_experts=0), ValueError, r'num_experts=0 must be >= 1'),
+    (dict(num_classes='10'), TypeError, r"num_classes='10'"),
+    (dict(rescale='Squared'), ValueError, r"unknown rescale 'Squared'"),
+    (dict(norm_reduce='avg'), ValueError, r"unknown norm_reduce 'avg'"),
+    (dict(norm_over=['target']), ValueError, r'unknown norm_over'),
+    (dict(aggregation=1), ValueError, r'unknown aggregation 1'),
+    (dict(scale_bias='yes'), TypeError, r"scale_bias='yes' must be True"),
+    (dict(loss=dict(split_specific=1)), TypeError, r'split_specific=1'),
+    (dict(loss=dict(loss_weight='1')), TypeError,
+     r"loss_weight='1' must be a number"),
+    (dict(loss=dict(complement_form='frobenius')), ValueError,
+     r"unknown complement_form 'frobenius'"),
+    (dict(loss='ACELoss'), TypeError, r'loss must be an ACELoss config'),
+    (dict(planner='shares'), ValueError, r"unknown planner 'shares'"),
+    (dict(planner='share'), TypeError,
+     r"planner='share' needs share_thresholds"),
+    (dict(planner='share', share_thresholds=[0.05, 0.3]), ValueError,
+     r'share_thresholds=\[0.05, 0.3\] must be strictly decreasing'),
+    (dict(share_thresholds=[0.3, 0.05]), ValueError,
+     r"share_thresholds=\[0.3, 0.05\] is only used with planner='share'"),
+    (dict(rescale_inverse=1), TypeError, r'rescale_inverse=1'),
+    (dict(norm_weight='lws'), ValueError, r"unknown norm_weight 'lws'"),
+])
+def test_head_option_types(kwargs, error, match):
+    args = dict(num_classes=10, in_channels=8, class_counts=None)
+    args.update(kwargs)
+    owner = 'ACELoss' if isinstance(kwargs.get('loss'), dict) else 'ACEHead'
+    with pytest.raises(error, match=f'{owner}: ' + match):
+        ACEHead(**args)
+
+
+# ------------------------------------------------------ switch_to_deploy
+def _trained_like_head(**kwargs):
+    """An ACE head whose LWS scales, biases and norms all differ."""
+    torch.manual_seed(0)
+    head = ACEHead(num_classes=10, in_channels=16, class_counts=COUNTS,
+                   **kwargs)
+    with torch.no_grad():
+        for i, clf in enumerate(head.classifiers):
+            clf.weight.normal_(std=0.1 * (i + 1))
+            clf.bias.normal_(std=0.5)
+            clf.scale.uniform_(0.5, 2.0)
+    return head.eval()
+
+
+def _feats(n=32, k=3, d=16):
+    return tuple(torch.randn(n, d) for _ in range(k))
+
+
+def test_switch_to_deploy_scores_with_the_folded_layer():
+    head = _trained_like_head()
+    feats = _feats()
+    with torch.no_grad():
+        logits = head(feats)
+        before = head.predict(feats)
+    head.switch_to_deploy()
+    assert isinstance(head.deploy_fc, nn.Linear)
+    # forward and predict now go through the one Linear...
+    calls = []
+    head.deploy_fc.register_forward_hook(lambda *a: calls.append(1))
+    with torch.no_grad():
+        assert (head(feats) - logits).abs().max() <= 1e-5
+        after = head.predict(feats)
+    assert len(calls) == 2
+    for a, b in zip(before, after):
+        assert (a.pred_score - b.pred_score).abs().max() <= 1e-6
+        assert a.pred_label == b.pred_label
+    # ...not through the K classifiers.
+    head.classifiers = None
+    with torch.no_grad():
+        head(feats)
+
+
+def test_switch_to_deploy_keeps_expert_scores_when_asked():
+    head = _trained_like_head(return_expert_scores=True)
+    feats = _feats(n=4)
+    with torch.no_grad():
+        before = head.predict(feats)
+        head.switch_to_deploy()
+        after = head.predict(feats)
+    for a, b in zip(before, after):
+        assert torch.allclose(a.expert_scores, b.expert_scores)
+
+
+def test_switch_to_deploy_refuses_max():
+    with pytest.raises(ValueError, match='cannot be folded'):
+        _trained_like_head(aggregation='max').switch_to_deploy()

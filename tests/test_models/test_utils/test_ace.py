@@ -5,14 +5,15 @@ The module is loaded from its file so that these tests need torch only.
 import ast
 import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 
-ACE_PY = Path(__file__).resolve().parents[1] / 'mmace/models/utils/ace.py'
+from conftest import REPO
+
+ACE_PY = REPO / 'mmace/models/utils/ace.py'
 _spec = importlib.util.spec_from_file_location('ace_core', ACE_PY)
 ace = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ace)

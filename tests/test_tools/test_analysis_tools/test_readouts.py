@@ -1,27 +1,19 @@
 """tools/analysis_tools/readouts.py agrees with tools/test.py, read-out by
-read-out, on a real (tiny) trained ACE checkpoint."""
+read-out, on a real (tiny) trained ACE checkpoint: the session's."""
 import json
 
 import pytest
 
-from conftest import PYTHON, REPO, run_tool
+from conftest import ACE_DIGITS, PYTHON, REPO, run_tool
 
-ACE_DIGITS = REPO / 'configs/quickstart/ace_r32_digits-lt.py'
 SPLITS = ('top1', 'many', 'medium', 'few')
 
 
 @pytest.fixture(scope='module')
-def trained(tmp_path_factory):
-    """A 4-epoch quick-start ACE checkpoint and the read-outs of it."""
+def trained(trained_digits, tmp_path_factory):
+    """The session's 4-epoch quick-start ACE checkpoint and its read-outs."""
     root = tmp_path_factory.mktemp('readouts')
-    work = root / 'work'
-    run_tool([
-        PYTHON, REPO / 'tools/train.py', ACE_DIGITS, '--work-dir', work,
-        '--cfg-options', 'train_cfg.max_epochs=4', 'train_cfg.val_interval=4',
-        'param_scheduler.1.milestones=[2,3]',
-        'custom_hooks.0.num_last_epochs=1'
-    ], cwd=root)
-    ckpt = work / 'epoch_4.pth'
+    ckpt = trained_digits.ace.last
     out = root / 'readouts.json'
     proc = run_tool([
         PYTHON, REPO / 'tools/analysis_tools/readouts.py', ACE_DIGITS, ckpt,
