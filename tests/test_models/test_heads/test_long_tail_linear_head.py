@@ -1,0 +1,49 @@
+"""LongTailLinearClsHead: post-hoc logit adjustment, tau-norm and LWS by
+hand."""
+import math
+
+import torch
+
+from mmace.models.heads import LongTailLinearClsHead
+
+COUNTS = [8, 2]  # prior 0.8 / 0.2
+
+
+def test_posthoc_head_by_hand():
+    head = LongTailLinearClsHead(2, 2, posthoc_tau=1.0, class_counts=COUNTS)
+    with torch.no_grad():
+        head.fc.weight.copy_(torch.tensor([[2., 0.], [0., 1.]]))
+        head.fc.bias.zero_()
+    x = (torch.tensor([[1., 1.]]), )
+    # Raw logits [2, 1]; minus log prior: [2 - log .8, 1 - log .2].
+    assert torch.allclose(head.adjusted_logits(x),
+                          torch.tensor([[2 - math.log(.8),
+                                         1 - math.log(.2)]]))
+    assert head.predict(x)[0].pred_label.item() == 1  # 2.22 < 2.61
+    # tau-norm with power 1: rows scaled to unit norm -> logits [1, 1].
+    tn = LongTailLinearClsHead(2, 2, tau_norm=1.0)
+    tn.load_state_dict(head.state_dict())
+    assert torch.allclose(tn.adjusted_logits(x), torch.tensor([[1., 1.]]))
+    # A LinearClsHead checkpoint loads strictly: counts are not persistent.
+    assert set(head.state_dict()) == {'fc.weight', 'fc.bias'}
+
+
+def test_lws_head_scales_each_whole_logit_by_hand():
+    head = LongTailLinearClsHead(2, 2, lws=True)
+    with torch.no_grad():
+        head.fc.weight.copy_(torch.tensor([[2., 0.], [0., 1.]]))
+        head.fc.bias.copy_(torch.tensor([1., 1.]))
+        head.fc.scale.copy_(torch.tensor([0.5, 3.]))
+    x = (torch.tensor([[1., 1.]]), )
+    # f * (w x + b): 0.5 * (2 + 1), 3 * (1 + 1).
+    expected = torch.tensor([[1.5, 6.]])
+    assert torch.allclose(head(x), expected)
+    assert torch.allclose(head.adjusted_logits(x), expected)
+    # A first-stage LinearClsHead checkpoint fills weight and bias; the
+    # scale is new (load_from loads non-strictly) and starts at 1.
+    plain = LongTailLinearClsHead(2, 2)
+    missing = LongTailLinearClsHead(2, 2, lws=True).load_state_dict(
+        plain.state_dict(), strict=False).missing_keys
+    assert missing == ['fc.scale']
+    assert torch.equal(LongTailLinearClsHead(2, 2, lws=True).fc.scale,
+                       torch.ones(2))
