@@ -32,6 +32,31 @@ PYTHON = sys.executable
 ACE_DIGITS = REPO / 'configs/quickstart/ace_r32_digits-lt.py'
 CE_DIGITS = REPO / 'configs/quickstart/ce_r32_digits-lt.py'
 
+def samples(labels):
+    """DataSamples carrying the given hard labels."""
+    from mmpretrain.structures import DataSample
+    return [DataSample().set_gt_label(int(y)) for y in labels]
+
+
+def ace_cifar_model(class_counts, depth=20, **head):
+    """A 3-expert ACE ImageClassifier on a CIFAR ResNet, 10 classes; extra
+    keywords go to the ACEHead (``data_preprocessor=`` to the model)."""
+    from mmpretrain.registry import MODELS
+    preprocessor = head.pop('data_preprocessor', None)
+    model = dict(
+        type='ImageClassifier',
+        backbone=dict(
+            type='ACEBackbone',
+            backbone=dict(type='CIFARResNet', depth=depth),
+            num_experts=3),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='ACEHead', num_classes=10, in_channels=64,
+                  class_counts=class_counts, **head))
+    if preprocessor is not None:
+        model['data_preprocessor'] = preprocessor
+    return MODELS.build(model)
+
+
 needs_cifar10_jpeg = pytest.mark.skipif(
     not (CIFAR10_JPEG / 'train').is_dir(),
     reason=f'real CIFAR-10 JPEGs not found at {CIFAR10_JPEG}')

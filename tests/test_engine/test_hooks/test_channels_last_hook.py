@@ -14,10 +14,11 @@ import torch
 import torch.multiprocessing as mp
 import torch.nn as nn
 from mmengine.registry import init_default_scope
-from mmpretrain.registry import HOOKS, MODELS
+from mmpretrain.registry import HOOKS
 from mmpretrain.structures import DataSample
 
 import mmace  # noqa: F401
+from conftest import ace_cifar_model
 from mmace.engine.hooks import ChannelsLastHook
 from mmace.models.utils import ace
 
@@ -28,18 +29,9 @@ COUNTS = [500, 300, 180, 100, 60, 40, 20, 12, 8, 5]
 def ace_model():
     init_default_scope('mmpretrain')
     torch.manual_seed(0)
-    model = MODELS.build(
-        dict(
-            type='ImageClassifier',
-            backbone=dict(
-                type='ACEBackbone',
-                backbone=dict(type='CIFARResNet', depth=20),
-                num_experts=3),
-            neck=dict(type='GlobalAveragePooling'),
-            head=dict(type='ACEHead', num_classes=10, in_channels=64,
-                      num_experts=3, class_counts=COUNTS),
-            data_preprocessor=dict(type='ClsDataPreprocessor',
-                                   num_classes=10)))
+    model = ace_cifar_model(
+        COUNTS, num_experts=3,
+        data_preprocessor=dict(type='ClsDataPreprocessor', num_classes=10))
     model.init_weights()
     return model
 

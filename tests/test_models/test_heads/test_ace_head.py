@@ -8,9 +8,9 @@ import torch
 import torch.nn as nn
 from mmengine.runner import load_checkpoint
 from mmpretrain.registry import MODELS
-from mmpretrain.structures import DataSample
 
 import mmace  # noqa: F401  (registers the modules)
+from conftest import ace_cifar_model, samples
 from mmace.models.heads import ACEHead
 from mmace.models.utils.ace import aggregate_logits, rescale_factors
 
@@ -19,22 +19,8 @@ COUNTS = [50, 30, 90, 10, 10, 70, 20, 20, 80, 40]
 TAIL = [3, 4, 6, 7]  # expert 3's targets
 
 
-def samples(labels):
-    return [DataSample().set_gt_label(int(y)) for y in labels]
-
-
 def ace_cifar(**head):
-    head = dict(type='ACEHead', num_classes=10, in_channels=64,
-                class_counts=COUNTS, **head)
-    return MODELS.build(
-        dict(
-            type='ImageClassifier',
-            backbone=dict(
-                type='ACEBackbone',
-                backbone=dict(type='CIFARResNet', depth=20),
-                num_experts=3),
-            neck=dict(type='GlobalAveragePooling'),
-            head=head))
+    return ace_cifar_model(COUNTS, **head)
 
 
 # --------------------------------------------------------------- head
