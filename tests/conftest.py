@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from mmpretrain.datasets import BaseDataset
 from mmengine.registry import DefaultScope
 
 # The repository root, wherever a test file sits under tests/.
@@ -31,6 +32,26 @@ PYTHON = sys.executable
 # The quick-start configs (scikit-learn's digits: nothing to download).
 ACE_DIGITS = REPO / 'configs/quickstart/ace_r32_digits-lt.py'
 CE_DIGITS = REPO / 'configs/quickstart/ce_r32_digits-lt.py'
+
+class ToyDataset(BaseDataset):
+    """Labels only: ``per_class[c]`` samples of class c, classes interleaved
+    (like the CIFAR pickles)."""
+
+    def __init__(self, per_class, **kwargs):
+        self.per_class = list(per_class)
+        classes = [f'c{i}' for i in range(len(self.per_class))]
+        super().__init__(ann_file='', classes=classes, **kwargs)
+
+    def load_data_list(self):
+        remaining = list(self.per_class)
+        data_list = []
+        while any(remaining):
+            for c, n in enumerate(remaining):
+                if n:
+                    data_list.append(dict(gt_label=c))
+                    remaining[c] -= 1
+        return data_list
+
 
 def samples(labels):
     """DataSamples carrying the given hard labels."""

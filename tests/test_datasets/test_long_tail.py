@@ -1,31 +1,11 @@
 """long_tail_profile and LongTailDataset: the long-tailed subsets."""
 import numpy as np
 import pytest
-from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
 
 import mmace  # noqa: F401
+from conftest import ToyDataset
 from mmace.datasets import LongTailDataset, get_class_counts, long_tail_profile
-
-
-class ToyDataset(BaseDataset):
-    """Labels only: ``per_class[c]`` samples of class c, classes interleaved
-    (like the CIFAR pickles)."""
-
-    def __init__(self, per_class, **kwargs):
-        self.per_class = list(per_class)
-        classes = [f'c{i}' for i in range(len(self.per_class))]
-        super().__init__(ann_file='', classes=classes, **kwargs)
-
-    def load_data_list(self):
-        remaining = list(self.per_class)
-        data_list = []
-        while any(remaining):
-            for c, n in enumerate(remaining):
-                if n:
-                    data_list.append(dict(gt_label=c))
-                    remaining[c] -= 1
-        return data_list
 
 
 # ---------------------------------------------------------------- profiles
