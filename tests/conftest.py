@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from mmpretrain.datasets import BaseDataset
 from mmengine.registry import DefaultScope
+from mmpretrain.datasets import BaseDataset
 
 # The repository root, wherever a test file sits under tests/.
 REPO = Path(__file__).resolve().parents[1]
