@@ -114,6 +114,34 @@ def last_validation(work_dir: str) -> Optional[dict]:
     return max(vals, key=lambda e: e['step'])
 
 
+def validation_curve(work_dir: str) -> List[dict]:
+    """Every validated epoch of a run, in epoch order, resumed segments
+    merged (a re-validated epoch keeps its latest entry): ``epoch`` and the
+    overall / split accuracies it logged."""
+    by_epoch = {}
+    for entry in read_scalars(work_dir):
+        if 'accuracy/top1' in entry:
+            by_epoch[int(entry['step'])] = {
+                split: entry.get(f'accuracy/{split}')
+                for split in SPLITS}
+    return [dict(epoch=e, **by_epoch[e]) for e in sorted(by_epoch)]
+
+
+def format_curves(jobs: Sequence[Job]) -> str:
+    """Each job's validation curve as text, one line per job:
+    ``epoch: top-1 (many / medium / few)``, for runs still going."""
+    lines = []
+    for job in jobs:
+        points = []
+        for p in validation_curve(job.work_dir):
+            splits = ' / '.join('-' if p[s] is None else f'{p[s]:.1f}'
+                                for s in SPLITS[1:])
+            points.append(f'{p["epoch"]}: {p["top1"]:.2f} ({splits})')
+        lines.append(f'{job.name} seed {job.seed}: ' +
+                     (', '.join(points) or 'no validation yet'))
+    return '\n'.join(lines)
+
+
 def job_command(job: Job, train_script: str,
                 python: str = sys.executable) -> List[str]:
     """The ``tools/train.py`` command of a job (resuming when it can)."""

@@ -4,8 +4,9 @@ import math
 
 import pytest
 
-from mmace.analysis.reproduce import (Job, format_table, job_command,
-                                      options_to_args, plan_jobs, summarize)
+from mmace.analysis.reproduce import (Job, format_curves, format_table,
+                                      job_command, options_to_args, plan_jobs,
+                                      summarize, validation_curve)
 
 from conftest import PYTHON, REPO, run_tool
 
@@ -49,6 +50,24 @@ def test_summary_is_mean_and_std_of_each_seeds_last_validation(tmp_path):
     assert expert1['top1'] == pytest.approx([42.0, math.sqrt(8)])
     table = format_table([model, expert1])
     assert '| ace_r32_cifar10-lt-100 | model | 2 | 20 | 62.00 ± 2.83 |' in table
+
+
+def test_curve_merges_resumed_segments_in_epoch_order(tmp_path):
+    job = Job('c/ce.py', 0, str(tmp_path))
+    write_scalars(tmp_path, '20260101_000000',
+                  [val(10, 30.0), {'loss': 1.0}, val(20, 40.0)])
+    # Resumed from epoch 10: epoch 20 was validated again, then 30.
+    write_scalars(tmp_path, '20260102_000000', [val(20, 41.0), val(30, 50.0)])
+    curve = validation_curve(str(tmp_path))
+    assert [(p['epoch'], p['top1']) for p in curve] == [(10, 30.0),
+                                                        (20, 41.0),
+                                                        (30, 50.0)]
+    assert curve[0]['many'] == 31.0 and curve[0]['few'] is None
+    assert format_curves([job]) == (
+        'ce seed 0: 10: 30.00 (31.0 / 29.0 / -), 20: 41.00 (42.0 / 40.0 / -),'
+        ' 30: 50.00 (51.0 / 49.0 / -)')
+    empty = Job('c/ace.py', 1, str(tmp_path / 'none'))
+    assert format_curves([empty]) == 'ace seed 1: no validation yet'
 
 
 def test_a_job_resumes_when_its_work_dir_has_a_checkpoint(tmp_path):

@@ -9,7 +9,8 @@ one table of their results beside the paper's.
     python tools/analysis_tools/reproduce.py --smoke --work-dir /tmp/repro
 
 Run it again after an interruption: finished jobs are skipped, the others
-resume from their last checkpoint.
+resume from their last checkpoint. ``--report`` trains nothing: it prints
+the table and each job's validation curve so far (for runs still going).
 """
 import argparse
 import json
@@ -17,8 +18,9 @@ import os.path as osp
 
 from mmengine.config import Config, DictAction
 
-from mmace.analysis.reproduce import (format_table, options_to_args,
-                                      plan_jobs, run_jobs, summarize)
+from mmace.analysis.reproduce import (format_curves, format_table,
+                                      options_to_args, plan_jobs, run_jobs,
+                                      summarize)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIGS = [
@@ -49,6 +51,9 @@ def parse_args():
                         help='tools/train.py --amp for every job')
     parser.add_argument('--channels-last', action='store_true',
                         help='tools/train.py --channels-last for every job')
+    parser.add_argument('--report', action='store_true',
+                        help='train nothing: the table and the validation '
+                        'curves of what the work dirs hold')
     parser.add_argument('--out', help='write the table as JSON here')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         default={}, help='overrides for every job')
@@ -77,10 +82,12 @@ def main():
                         options_to_args(extra), train_args)
         max_epochs[new[0].name] = cfg.train_cfg.max_epochs
         jobs += new
-    codes = run_jobs(jobs, osp.join(REPO, 'tools', 'train.py'),
-                     args.parallel, max_epochs)
+    codes = {} if args.report else run_jobs(
+        jobs, osp.join(REPO, 'tools', 'train.py'), args.parallel, max_epochs)
     rows = summarize(jobs)
     print(format_table(rows))
+    if args.report:
+        print(format_curves(jobs))
     failed = [d for d, c in codes.items() if c != 0]
     for work_dir in failed:
         print(f'FAILED: {work_dir} (see {work_dir}/reproduce.log)')
