@@ -5,8 +5,11 @@
 # schedule as every other CIFAR config).
 _base_ = './ce_r32_cifar10-lt-100.py'
 
+# LDAM scales cosine logits: the cosine classifier of LDAM-DRW.
 model = dict(
     head=dict(
+        type='LongTailLinearClsHead',
+        cosine=True,
         loss=dict(_delete_=True, type='LDAMLoss', max_margin=0.5,
                   scale=30.0)))
 custom_hooks = [dict(type='DeferredReweightingHook', start_epoch=320)]

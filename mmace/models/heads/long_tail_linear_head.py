@@ -3,6 +3,7 @@ from typing import List, Optional, Tuple
 import torch
 import torch.nn.functional as F
 from mmpretrain.models.heads import LinearClsHead
+from mmpretrain.models.heads.margin_head import NormProduct
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
@@ -27,6 +28,12 @@ class LongTailLinearClsHead(LinearClsHead):
     checkpoint loads strictly: ``model.head.type='LongTailLinearClsHead'``
     plus the option, with ``tools/test.py CONFIG CE_CHECKPOINT``.
 
+    ``cosine=True`` makes the classifier a cosine one (mmpretrain's
+    ``NormProduct``: features and class rows L2-normalised, no bias), the
+    classifier of LDAM-DRW (Cao et al.), whose ``LDAMLoss`` scales the
+    logits (cosines in [-1, 1]) by ``s = 30``; with an unnormalised linear
+    classifier that scale makes training diverge.
+
     ``lws=True`` makes the classifier an
     :class:`~mmace.models.heads.LWSLinear` that scales each class's whole
     logit, ``f_c * (w_c x + b_c)`` with ``f`` initialised to 1: the
@@ -43,6 +50,7 @@ class LongTailLinearClsHead(LinearClsHead):
         tau_norm (float, optional): Weight-normalisation power; None
             switches it off. Defaults to None.
         lws (bool): Learnable per-class logit scales. Defaults to False.
+        cosine (bool): Cosine classifier. Defaults to False.
         class_counts (Sequence[int] | str, optional): Training samples per
             class (``'auto'``: filled by ``LongTailRunner``); needed by
             ``posthoc_tau``. Defaults to ``'auto'``.
@@ -54,12 +62,18 @@ class LongTailLinearClsHead(LinearClsHead):
 
     def __init__(self, num_classes: int, in_channels: int,
                  posthoc_tau: float = 0., tau_norm: Optional[float] = None,
-                 lws: bool = False, class_counts='auto', **kwargs):
+                 lws: bool = False, cosine: bool = False,
+                 class_counts='auto', **kwargs):
         super().__init__(num_classes, in_channels, **kwargs)
+        owner = type(self).__name__
+        if lws and cosine:
+            raise ValueError(f'{owner}: lws and cosine cannot be combined')
         if lws:
             self.fc = LWSLinear(in_channels, num_classes, scale_bias=True)
+        if cosine:
+            self.fc = NormProduct(in_channels, num_classes, bias=False)
         self.lws = lws
-        owner = type(self).__name__
+        self.cosine = cosine
         check_number(owner, 'posthoc_tau', posthoc_tau, 0)
         if tau_norm is not None:
             check_number(owner, 'tau_norm', tau_norm, 0)
@@ -81,6 +95,8 @@ class LongTailLinearClsHead(LinearClsHead):
         """The logits with the configured corrections."""
         pre = self.pre_logits(feats)
         weight = self.fc.weight
+        if self.cosine:
+            pre, weight = F.normalize(pre), F.normalize(weight)
         if self.tau_norm is not None:
             weight = weight / weight.norm(dim=1, keepdim=True).clamp(
                 min=1e-12).pow(self.tau_norm)

@@ -136,9 +136,11 @@ class LDAMLoss(_CountsLoss):
 
     The true class's logit is lowered by ``m_y = C / n_y^(1/4)`` with ``C``
     such that the largest margin is ``max_margin``, and the logits are
-    scaled by ``scale`` (the LDAM-DRW CIFAR recipe: 0.5 and 30; its
-    classifier normalises features and weights, which mmpretrain's
-    ``LinearClsHead`` does not). Deferred re-weighting (DRW) is
+    scaled by ``scale`` (the LDAM-DRW CIFAR recipe: 0.5 and 30). The
+    logits must be cosines, as in LDAM-DRW: use it with
+    ``LongTailLinearClsHead(cosine=True)``; on an unnormalised linear
+    classifier the scale of 30 makes training diverge (CIFAR-10-LT-100:
+    the loss grew from 7 to 100 in 10 epochs, top-1 10 %). Deferred re-weighting (DRW) is
     :class:`mmace.engine.hooks.DeferredReweightingHook`, which sets
     ``class_weight`` at a given epoch. With soft scores (Mixup) each class
     ``c`` is lowered by ``target_c * m_c``.

@@ -2,6 +2,7 @@
 hand."""
 import math
 
+import pytest
 import torch
 
 from mmace.models.heads import LongTailLinearClsHead
@@ -47,3 +48,17 @@ def test_lws_head_scales_each_whole_logit_by_hand():
     assert missing == ['fc.scale']
     assert torch.equal(LongTailLinearClsHead(2, 2, lws=True).fc.scale,
                        torch.ones(2))
+
+
+def test_cosine_head_gives_cosines_by_hand():
+    head = LongTailLinearClsHead(2, 2, cosine=True)
+    assert head.fc.bias is None
+    with torch.no_grad():
+        head.fc.weight.copy_(torch.tensor([[3., 0.], [1., 1.]]))
+    x = (torch.tensor([[2., 0.]]), )
+    # cos(x, w_0) = 1, cos(x, w_1) = 1/sqrt(2), whatever the norms.
+    expected = torch.tensor([[1., 1 / math.sqrt(2)]])
+    assert torch.allclose(head(x), expected)
+    assert torch.allclose(head.adjusted_logits(x), expected)
+    with pytest.raises(ValueError, match='cannot be combined'):
+        LongTailLinearClsHead(2, 2, cosine=True, lws=True)
