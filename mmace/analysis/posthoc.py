@@ -17,7 +17,7 @@ from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 from mmpretrain.registry import MODELS
 
-from mmace.analysis.readouts import score
+from mmace.analysis.readouts import collect, score
 from mmace.engine.hooks.channels_last_hook import apply_config_layout
 
 #: The head options a sweep can tune.
@@ -55,15 +55,10 @@ def build_linear_model(cfg: Config, checkpoint: str,
     return model.eval()
 
 
-@torch.no_grad()
 def collect_features(model, dataloader):
     """``[N, D]`` classifier inputs and ``[N]`` labels of a whole split."""
-    feats, labels = [], []
-    for data in dataloader:
-        data = model.data_preprocessor(data, False)
-        feats.append(model.extract_feat(data['inputs'], stage='pre_logits'))
-        labels.append(torch.cat([s.gt_label for s in data['data_samples']]))
-    return torch.cat(feats), torch.cat(labels)
+    return collect(model, dataloader,
+                   lambda m, x: m.extract_feat(x, stage='pre_logits'))
 
 
 @torch.no_grad()

@@ -57,15 +57,23 @@ def build_model(cfg: Config, checkpoint: str) -> torch.nn.Module:
 
 
 @torch.no_grad()
-def collect_logits(model, dataloader):
-    """``[K, N, C]`` expert logits and ``[N]`` labels of the whole set."""
-    logits, labels = [], []
+def collect(model, dataloader, compute, dim: int = 0):
+    """``compute(model, inputs)`` of every preprocessed batch, concatenated
+    along ``dim``, and the ``[N]`` labels of the whole set."""
+    outputs, labels = [], []
     for data in dataloader:
         data = model.data_preprocessor(data, False)
-        feats = model.extract_feat(data['inputs'])
-        logits.append(torch.stack(model.head.expert_logits(feats)))
+        outputs.append(compute(model, data['inputs']))
         labels.append(torch.cat([s.gt_label for s in data['data_samples']]))
-    return torch.cat(logits, dim=1), torch.cat(labels)
+    return torch.cat(outputs, dim=dim), torch.cat(labels)
+
+
+def collect_logits(model, dataloader):
+    """``[K, N, C]`` expert logits and ``[N]`` labels of the whole set."""
+    return collect(
+        model, dataloader,
+        lambda m, x: torch.stack(m.head.expert_logits(m.extract_feat(x))),
+        dim=1)
 
 
 def build_metric(cfg: Config, counts) -> LongTailAccuracy:
