@@ -10,7 +10,8 @@ from mmengine.runner import Runner
 
 from mmpretrain.registry import RUNNERS
 
-from mmace.engine import fast_path_config
+from mmace.engine.fast_path import (fast_path_config, set_amp,
+                                    set_channels_last)
 from mmace.utils.errors import ReportedError
 
 
@@ -62,14 +63,9 @@ def merge_args(cfg, args):
             './work_dirs', osp.splitext(osp.basename(args.config))[0])
     if args.fast_path:
         cfg = fast_path_config(cfg)
-    if args.amp == 'bf16':
-        cfg.optim_wrapper.type = 'BF16OptimWrapper'
-    elif args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    set_amp(cfg, args.amp)
     if args.channels_last:
-        cfg.default_hooks.channels_last = dict(type='ChannelsLastHook',
-                                               devices=('cpu', 'cuda'))
+        set_channels_last(cfg)
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:

@@ -68,10 +68,31 @@ def move_crop_flip_to_device(cfg: Config) -> bool:
     return True
 
 
+def set_amp(cfg: Config, amp: Optional[str]) -> None:
+    """Mixed precision in place: ``'bf16'`` (``BF16OptimWrapper``, no loss
+    scaler), ``'fp16'`` (mmengine's ``AmpOptimWrapper``, a dynamic loss
+    scale unless the config sets one) or None (unchanged)."""
+    if amp not in (None, 'bf16', 'fp16'):
+        raise ValueError(f"amp must be None, 'bf16' or 'fp16', got {amp!r}")
+    if amp == 'bf16':
+        # No GradScaler: bf16 has fp32's range, and the scaler's inf check
+        # would synchronise every step.
+        cfg.optim_wrapper.type = 'BF16OptimWrapper'
+    elif amp == 'fp16':
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+
+def set_channels_last(cfg: Config) -> None:
+    """``ChannelsLastHook`` on CUDA too (it defaults to CPU only)."""
+    cfg.setdefault('default_hooks', ConfigDict())
+    cfg.default_hooks.channels_last = dict(type='ChannelsLastHook',
+                                           devices=('cpu', 'cuda'))
+
+
 def fast_path_config(cfg: Config,
                      amp: Optional[str] = None,
-                     channels_last: bool = False,
-                     num_workers: Optional[int] = None) -> Config:
+                     channels_last: bool = False) -> Config:
     """A copy of ``cfg`` with the fast path (see the module docstring).
 
     Args:
@@ -82,23 +103,18 @@ def fast_path_config(cfg: Config,
             scale); None keeps fp32. Defaults to None.
         channels_last (bool): Run channels_last on CUDA too
             (``ChannelsLastHook``). Defaults to False.
-        num_workers (int, optional): Dataloader workers; None keeps the
-            config's.
 
     Returns:
         Config: The rewritten copy.
     """
-    if amp not in (None, 'bf16', 'fp16'):
-        raise ValueError(f"amp must be None, 'bf16' or 'fp16', got {amp!r}")
     cfg = copy.deepcopy(cfg)
+    set_amp(cfg, amp)
     move_crop_flip_to_device(cfg)
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         loader = cfg.get(name)
         if not loader:
             continue
         loader.collate_fn = dict(type='default_collate')
-        if num_workers is not None:
-            loader.num_workers = num_workers
         loader.persistent_workers = loader.get('num_workers', 0) > 0
         loader.pin_memory = torch.cuda.is_available()
     hooks = cfg.setdefault('default_hooks', ConfigDict())
@@ -106,14 +122,6 @@ def fast_path_config(cfg: Config,
     if hooks.get('non_finite_loss'):
         logger = hooks.get('logger') or {}
         hooks.non_finite_loss.interval = logger.get('interval', 10)
-    if amp == 'bf16':
-        # No GradScaler: bf16 has fp32's range, and the scaler's inf check
-        # would synchronise every step.
-        cfg.optim_wrapper.type = 'BF16OptimWrapper'
-    elif amp == 'fp16':
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.loss_scale = 'dynamic'
     if channels_last:
-        hooks.channels_last = dict(type='ChannelsLastHook',
-                                   devices=('cpu', 'cuda'))
+        set_channels_last(cfg)
     return cfg

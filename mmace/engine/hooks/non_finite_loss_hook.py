@@ -109,7 +109,7 @@ class NonFiniteLossHook(Hook):
                          data_batch=None,
                          outputs: Optional[dict] = None) -> None:
         losses = {k: v for k, v in (outputs or {}).items() if 'loss' in k}
-        where = self._where(runner, batch_idx)
+        where = None  # named only when there is something to report
         if self.interval > 1:
             tensors = [
                 v.detach() for v in losses.values() if torch.is_tensor(v)
@@ -131,7 +131,8 @@ class NonFiniteLossHook(Hook):
                     self._first_unread < runner.iter + 1:
                 where = (f'one of global iters {self._first_unread}-'
                          f'{runner.iter + 1} (read every {self.interval} '
-                         f'iterations), the last being {where}')
+                         'iterations), the last being '
+                         f'{self._where(runner, batch_idx)}')
             self._finite, self._first_unread = None, None
             if all_finite:
                 losses = {}
@@ -150,7 +151,8 @@ class NonFiniteLossHook(Hook):
             # Name the individual terms first; 'loss' is only their sum.
             bad.sort(key=lambda kv: kv[0] == 'loss')
             terms = ', '.join(f'{k}={v}' for k, v in bad)
-            self._raise(runner, f'loss ({terms})', where)
+            self._raise(runner, f'loss ({terms})',
+                        where or self._where(runner, batch_idx))
         if self.check_weights and self._iter_checkpoint_due(runner):
             self._check_weights(runner, self._where(runner, batch_idx))
 

@@ -52,15 +52,12 @@ class SecondStageHook(Hook):
                                   f'of module names, got {value!r}')
         self.reinit = list(reinit)
         self.freeze = list(freeze)
+        self._frozen_modules = []  # found in before_train
 
     @staticmethod
     def _model(runner) -> nn.Module:
         model = runner.model
         return model.module if is_model_wrapper(model) else model
-
-    def _frozen_modules(self, model):
-        modules = dict(model.named_modules())
-        return [modules[n] for n in self.freeze if n in modules]
 
     def before_train(self, runner) -> None:
         model = self._model(runner)
@@ -95,11 +92,13 @@ class SecondStageHook(Hook):
             if any(pname == f or pname.startswith(f + '.')
                    for f in self.freeze):
                 param.requires_grad_(False)
+        self._frozen_modules = [modules[n] for n in self.freeze
+                                if n in modules]
 
     def before_train_iter(self, runner, batch_idx: int,
                           data_batch=None) -> None:
         # The train loop puts the whole model in train mode at every epoch
         # start, after the before_train_epoch hooks.
-        for module in self._frozen_modules(self._model(runner)):
+        for module in self._frozen_modules:
             if module.training:
                 module.eval()
