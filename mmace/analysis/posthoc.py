@@ -19,6 +19,7 @@ from mmpretrain.registry import MODELS
 
 from mmace.analysis.readouts import collect, score
 from mmace.engine.hooks.channels_last_hook import apply_config_layout
+from mmace.utils.checkpoint_io import read_checkpoint
 
 #: The head options a sweep can tune.
 OPTIONS = ('tau_norm', 'posthoc_tau')
@@ -27,8 +28,7 @@ OPTIONS = ('tau_norm', 'posthoc_tau')
 def training_counts(checkpoint: str) -> Optional[List[int]]:
     """The training class counts a checkpoint recorded (mmengine's
     ``meta['dataset_meta']``), or None for checkpoints without them."""
-    meta = torch.load(checkpoint, map_location='cpu',
-                      weights_only=False).get('meta', {})
+    meta = read_checkpoint(checkpoint).get('meta') or {}
     counts = (meta.get('dataset_meta') or {}).get('class_counts')
     return None if counts is None else [int(c) for c in counts]
 
