@@ -101,8 +101,9 @@ def test_options_to_args():
 def test_smoke_run_trains_tabulates_and_skips_finished_jobs(tmp_path):
     tool = REPO / 'tools/analysis_tools/reproduce.py'
     out = tmp_path / 'table.json'
+    # Two jobs at a time, one thread each (the CI machine has 2 cores).
     args = [PYTHON, tool, '--smoke', '--work-dir', tmp_path / 'repro',
-            '--out', out]
+            '--out', out, '--parallel', '2']
     proc = run_tool(args, cwd=tmp_path, env=dict(OMP_NUM_THREADS='1'))
     rows = json.loads(out.read_text())['rows']
     # CE, ACE and ACE's 3 experts alone, each over seeds 0 and 1.
