@@ -6,26 +6,11 @@ import pytest
 
 import mmace  # noqa: F401  (checkpoints load with weights_only=True)
 
-from conftest import ACE_DIGITS, CE_DIGITS, REPO, last_scalars, run_tool
+from conftest import ACE_DIGITS, REPO, run_tool
 
 
 @pytest.mark.slow
-def test_dist_train_two_cpu_processes(tmp_path):
-    work = tmp_path / 'work'
-    proc = run_tool([
-        'bash', REPO / 'tools/dist_train.sh', CE_DIGITS, '2',
-        '--work-dir', work, '--cfg-options', 'train_cfg.max_epochs=2',
-        'train_cfg.val_interval=2'
-    ], cwd=tmp_path, env={'PORT': '29517'})
-    log = proc.stdout + proc.stderr
-    assert re.search(r'world_size:\s*2|Distributed training: True', log), \
-        log[-3000:]
-    assert (work / 'epoch_2.pth').is_file()
-    assert 'accuracy/top1' in json.dumps(last_scalars(work))
-
-
-@pytest.mark.slow
-def test_dist_train_ace_two_cpu_processes(tmp_path):
+def test_dist_train_and_test_ace_two_cpu_processes(tmp_path):
     work = tmp_path / 'work'
     proc = run_tool([
         'bash', REPO / 'tools/dist_train.sh', ACE_DIGITS, '2',
@@ -33,6 +18,8 @@ def test_dist_train_ace_two_cpu_processes(tmp_path):
         'train_cfg.val_interval=2', 'custom_hooks.0.num_last_epochs=1'
     ], cwd=tmp_path, env={'PORT': '29518'})
     log = proc.stdout + proc.stderr
+    assert re.search(r'world_size:\s*2|Distributed training: True', log), \
+        log[-3000:]
     assert 'Switch off batch augments' in log
     assert 'expert 3' in log  # the constructor's lr table
     assert (work / 'epoch_2.pth').is_file()
