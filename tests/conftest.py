@@ -24,14 +24,14 @@ from mmpretrain.datasets import BaseDataset
 
 def _share_cores_among_workers():
     """Under pytest-xdist (``-n N``) give each worker, and the tools it runs
-    as subprocesses, its share of the cores: N processes that each start
-    as many OpenMP threads as there are cores oversubscribe the machine,
+    as subprocesses, its share of torch's default threads (one per usable
+    core): N processes that each start them all oversubscribe the machine,
     and spinning OpenMP threads then make every run several times slower.
     An explicit ``OMP_NUM_THREADS`` is kept."""
     workers = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
     if workers < 2 or 'OMP_NUM_THREADS' in os.environ:
         return
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = max(1, torch.get_num_threads() // workers)
     os.environ['OMP_NUM_THREADS'] = os.environ['MKL_NUM_THREADS'] = \
         str(threads)
     torch.set_num_threads(threads)
