@@ -53,7 +53,22 @@ setup(
     long_description=(HERE / 'README.md').read_text(encoding='utf-8'),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['mmace', 'mmace.*']),
+    # The package's own code needs 3.8 (tests/test_project/test_setup.py
+    # parses it as 3.8); requirements/pinned.txt, the verified stack the
+    # README installs, needs 3.11.
     python_requires='>=3.8',
+    classifiers=[
+        'License :: OSI Approved :: Apache Software License',
+        'Operating System :: OS Independent',
+        'Programming Language :: Python :: 3',
+        'Programming Language :: Python :: 3 :: Only',
+        'Programming Language :: Python :: 3.8',
+        'Programming Language :: Python :: 3.9',
+        'Programming Language :: Python :: 3.10',
+        'Programming Language :: Python :: 3.11',
+        'Programming Language :: Python :: 3.12',
+        'Topic :: Scientific/Engineering :: Artificial Intelligence',
+    ],
     install_requires=parse_requirements('runtime.txt'),
     extras_require=dict(
         mim=parse_requirements('mminstall.txt'),

@@ -1,15 +1,5 @@
 #!/usr/bin/env bash
 # Usage: tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCS [test.py args...]
-CONFIG=$1
-CHECKPOINT=$2
-NPROCS=$3
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-
-PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-python -m torch.distributed.run \
-    --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$NPROCS" --master_port="$PORT" \
-    "$(dirname "$0")/test.py" "$CONFIG" "$CHECKPOINT" --launcher pytorch "${@:4}"
+# NNODES, NODE_RANK, MASTER_ADDR, PORT: see _launch.sh.
+. "$(dirname "$0")/_launch.sh"
+dist_launch "$3" test.py "$1" "$2" -- "${@:4}"

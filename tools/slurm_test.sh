@@ -2,25 +2,6 @@
 # Usage: [GPUS=8 GPUS_PER_NODE=8] tools/slurm_test.sh PARTITION JOB_NAME \
 #            CONFIG CHECKPOINT [test.py args...]
 # Multi-GPU evaluation on a Slurm partition (see slurm_train.sh).
-set -x
-
-PARTITION=$1
-JOB_NAME=$2
-CONFIG=$3
-CHECKPOINT=$4
-GPUS=${GPUS:-8}
-GPUS_PER_NODE=${GPUS_PER_NODE:-8}
-CPUS_PER_TASK=${CPUS_PER_TASK:-5}
-SRUN_ARGS=${SRUN_ARGS:-""}
-
-PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-srun -p "$PARTITION" \
-    --job-name="$JOB_NAME" \
-    --gres=gpu:"$GPUS_PER_NODE" \
-    --ntasks="$GPUS" \
-    --ntasks-per-node="$GPUS_PER_NODE" \
-    --cpus-per-task="$CPUS_PER_TASK" \
-    --kill-on-bad-exit=1 \
-    $SRUN_ARGS \
-    python -u "$(dirname "$0")/test.py" "$CONFIG" "$CHECKPOINT" \
-    --launcher=slurm "${@:5}"
+# GPUS_PER_NODE, CPUS_PER_TASK, SRUN_ARGS: see _launch.sh.
+. "$(dirname "$0")/_launch.sh"
+slurm_launch "$1" "$2" test.py "$3" "$4" -- "${@:5}"

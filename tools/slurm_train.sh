@@ -6,25 +6,6 @@
 # (--launcher slurm). E.g. ImageNet-LT on two 8-GPU nodes:
 #   GPUS=16 tools/slurm_train.sh gpu ace configs/ace/ace_r50_imagenet-lt.py \
 #       work_dirs/ace_r50_imagenet-lt
-set -x
-
-PARTITION=$1
-JOB_NAME=$2
-CONFIG=$3
-WORK_DIR=$4
-GPUS=${GPUS:-8}
-GPUS_PER_NODE=${GPUS_PER_NODE:-8}
-CPUS_PER_TASK=${CPUS_PER_TASK:-5}
-SRUN_ARGS=${SRUN_ARGS:-""}
-
-PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-srun -p "$PARTITION" \
-    --job-name="$JOB_NAME" \
-    --gres=gpu:"$GPUS_PER_NODE" \
-    --ntasks="$GPUS" \
-    --ntasks-per-node="$GPUS_PER_NODE" \
-    --cpus-per-task="$CPUS_PER_TASK" \
-    --kill-on-bad-exit=1 \
-    $SRUN_ARGS \
-    python -u "$(dirname "$0")/train.py" "$CONFIG" --work-dir="$WORK_DIR" \
-    --launcher=slurm "${@:5}"
+# GPUS_PER_NODE, CPUS_PER_TASK, SRUN_ARGS: see _launch.sh.
+. "$(dirname "$0")/_launch.sh"
+slurm_launch "$1" "$2" train.py "$3" --work-dir="$4" -- "${@:5}"

@@ -95,7 +95,7 @@ def parse_args():
     parser.add_argument(
         '--folded', action='store_true',
         help='also time ACE inference with the head folded into one Linear '
-        '(mmace.models.utils.fold), head alone and end to end')
+        '(mmace.models.ace.fold), head alone and end to end')
     parser.add_argument(
         '--channels-last', choices=('off', 'on', 'both'), default='off',
         help='memory format of every model and the batch: NCHW (off), '
@@ -307,39 +307,48 @@ def check_plain_matches(ace, plain, inputs, targets, samples):
         logits=(out_ace - out_plain).abs().max().item())
 
 
-def profile_steps(steps, top, cuda):
-    """torch.profiler's top ops (self time) of 3 calls of each step."""
+def profile_steps(steps, top, cuda, sync):
+    """torch.profiler's top ops (self time) of 3 calls of each step, and
+    the per-step device summary (busy time, launches, host syncs)."""
+    from profile_summary import device_summary, self_time
     from torch.profiler import ProfilerActivity, profile
     activities = [ProfilerActivity.CPU]
     if cuda:
         activities.append(ProfilerActivity.CUDA)
-    sort = 'self_cuda_time_total' if cuda else 'self_cpu_time_total'
     tables = dict()
     for name, step in steps.items():
         step()  # warm-up outside the trace
+        sync()
         with profile(activities=activities) as prof:
             for _ in range(3):
                 step()
+            sync()  # every kernel inside the trace (one sync, subtracted)
         events = prof.key_averages()
-        total = sum(getattr(e, sort) for e in events)
-        rows = sorted(events, key=lambda e: -getattr(e, sort))[:top]
+        total = sum(self_time(e, cuda) for e in events)
+        rows = sorted(events, key=lambda e: -self_time(e, cuda))[:top]
+        summary = device_summary(prof, 3)
+        if cuda:
+            summary['host_syncs'] -= 1 / 3
         tables[name] = dict(
             total_ms=total / 3e3,
-            ops=[(e.key, getattr(e, sort) / 3e3, e.count // 3)
-                 for e in rows])
+            ops=[(e.key, self_time(e, cuda) / 3e3, e.count // 3)
+                 for e in rows],
+            summary=summary)
     return tables
 
 
 def print_profile(tables):
+    from profile_summary import format_summary
     print('\ntorch.profiler, self time per train step (mean of 3), top ops:')
     for name, tab in tables.items():
         rows = [(f'{name}: op', 'ms/step', 'share', 'calls/step')]
         for key, ms, calls in tab['ops']:
-            share = 100 * ms / tab['total_ms']
-            rows.append((key, f'{ms:.1f}', f'{share:.1f}%', str(calls)))
-        rows.append(('total (all ops)', f'{tab["total_ms"]:.1f}', '100%', ''))
+            share = 100 * ms / max(tab['total_ms'], 1e-9)
+            rows.append((key, f'{ms:.3f}', f'{share:.1f}%', str(calls)))
+        rows.append(('total (all ops)', f'{tab["total_ms"]:.3f}', '100%', ''))
         print()
         print_table(rows)
+        print(f'{name}: {format_summary(tab["summary"])}')
 
 
 def main():
@@ -427,7 +436,7 @@ def main():
         profile = profile_steps(
             {n: train_fn(n)
              for n in entries if n.split('_')[0] in ('ace', 'plain')},
-            args.profile, cuda)
+            args.profile, cuda, sync)
 
     # ---- train step: forward + loss + backward + SGD step ----
     for model, _, _ in entries.values():
@@ -655,7 +664,7 @@ def print_report(args, res, cuda):
 
 def time_folded(ace, inputs, args, sync):
     """Inference of ACE with its head unfolded vs folded (fold_ace_head)."""
-    from mmace.models.utils.fold import fold_ace_head
+    from mmace.models.ace import fold_ace_head
     ace.eval()
     head = ace.head
     fc = fold_ace_head(head)

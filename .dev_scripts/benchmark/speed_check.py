@@ -216,38 +216,7 @@ class EpochTimes(Hook):
 
 def register_synthetic_dataset():
     """``SpeedCheckCIFAR``: random 32x32 images, CIFAR-100 sized."""
-    from mmpretrain.datasets import BaseDataset
-    from mmpretrain.registry import DATASETS
-
-    class SpeedCheckCIFAR(BaseDataset):
-        """``per_class`` random uint8 32x32x3 images of each class, held in
-        one array like mmpretrain's pickle CIFAR."""
-
-        def __init__(self, num_classes=100, per_class=500, seed=0,
-                     **kwargs):
-            self.num_classes, self.per_class = num_classes, per_class
-            rng = np.random.default_rng(seed)
-            self.images = rng.integers(
-                0, 256, (num_classes * per_class, 32, 32, 3), dtype=np.uint8)
-            super().__init__(
-                ann_file='',
-                metainfo=dict(
-                    classes=[f'c{i}' for i in range(num_classes)]),
-                **kwargs)
-
-        def load_data_list(self):
-            return [
-                dict(gt_label=i // self.per_class, index=i)
-                for i in range(self.num_classes * self.per_class)
-            ]
-
-        def get_data_info(self, idx):
-            info = super().get_data_info(idx)
-            info['img'] = self.images[info['index']].copy()
-            return info
-
-    DATASETS.register_module(
-        name='SpeedCheckCIFAR', module=SpeedCheckCIFAR, force=True)
+    import synthetic_cifar  # noqa: F401  (same folder; registers it)
 
 
 def recipe_slice(args, work_dir):

@@ -3,9 +3,7 @@
 _base_ = [
     '../_base_/models/ace_resnet10.py',
     '../_base_/datasets/imagenet_lt.py',
-    '../_base_/schedules/ace_imagenet_lt_180e.py',
-    '../_base_/default_runtime.py',
+    '../_base_/schedules/ace_imagenet_lt_180e.py', '../_base_/ace_runtime.py'
 ]
 
-data_preprocessor = dict(
-    batch_augments=dict(augments=dict(type='Mixup', alpha=0.3)))
+data_preprocessor = dict(batch_augments=_base_.ace_batch_augments)

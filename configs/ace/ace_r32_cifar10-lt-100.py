@@ -3,12 +3,10 @@
 _base_ = [
     '../_base_/models/ace_resnet32_cifar.py',
     '../_base_/datasets/cifar10_lt.py',
-    '../_base_/schedules/ace_cifar_lt_400e.py',
-    '../_base_/default_runtime.py',
+    '../_base_/schedules/ace_cifar_lt_400e.py', '../_base_/ace_runtime.py'
 ]
 
-data_preprocessor = dict(
-    batch_augments=dict(augments=dict(type='Mixup', alpha=0.3)))
+data_preprocessor = dict(batch_augments=_base_.ace_batch_augments)
 # Experts by sample share, as the authors' released code splits CIFAR-10-LT
 # (experts 2 and 3 from class ranks 2 and 5; the paper's Eq. 1 gives 3 and
 # 6), read out with the inverse per-class Eq. 2 factors on the LWS-scaled

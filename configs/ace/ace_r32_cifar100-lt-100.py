@@ -3,10 +3,8 @@
 _base_ = [
     '../_base_/models/ace_resnet32_cifar.py',
     '../_base_/datasets/cifar100_lt.py',
-    '../_base_/schedules/ace_cifar_lt_400e.py',
-    '../_base_/default_runtime.py',
+    '../_base_/schedules/ace_cifar_lt_400e.py', '../_base_/ace_runtime.py'
 ]
 
 model = dict(head=dict(num_classes=100))
-data_preprocessor = dict(
-    batch_augments=dict(augments=dict(type='Mixup', alpha=0.3)))
+data_preprocessor = dict(batch_augments=_base_.ace_batch_augments)

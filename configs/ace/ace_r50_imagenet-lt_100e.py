@@ -2,8 +2,7 @@
 _base_ = './ace_r50_imagenet-lt.py'
 
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=5,
-         convert_to_iter_based=True),
-    dict(type='MultiStepLR', by_epoch=True, milestones=[67, 89], gamma=0.1),
+    _base_.param_scheduler[0],
+    dict(_base_.param_scheduler[1], milestones=[67, 89]),
 ]
 train_cfg = dict(max_epochs=100)

@@ -2,12 +2,10 @@
 _base_ = [
     '../_base_/models/ace_resnet10.py',
     '../_base_/datasets/inat2018.py',
-    '../_base_/schedules/ace_imagenet_lt_180e.py',
-    '../_base_/default_runtime.py',
+    '../_base_/schedules/ace_imagenet_lt_180e.py', '../_base_/ace_runtime.py'
 ]
 
 model = dict(
     backbone=dict(backbone=dict(type='ResNet', depth=50)),
     head=dict(in_channels=2048, num_classes=8142))
-data_preprocessor = dict(
-    batch_augments=dict(augments=dict(type='Mixup', alpha=0.3)))
+data_preprocessor = dict(batch_augments=_base_.ace_batch_augments)

@@ -4,4 +4,7 @@
 # training set).
 _base_ = './ce_r32_cifar10-lt-100.py'
 
-model = dict(head=dict(loss=dict(_delete_=True, type='BalancedSoftmaxLoss')))
+model = dict(
+    head=dict(
+        type='LongTailLinearClsHead',
+        loss=dict(_delete_=True, type='BalancedSoftmaxLoss')))

@@ -3,4 +3,7 @@
 # with only the loss changed (class_counts='auto' from the training set).
 _base_ = './ce_r32_cifar100-lt-100.py'
 
-model = dict(head=dict(loss=dict(_delete_=True, type='BalancedSoftmaxLoss')))
+model = dict(
+    head=dict(
+        type='LongTailLinearClsHead',
+        loss=dict(_delete_=True, type='BalancedSoftmaxLoss')))

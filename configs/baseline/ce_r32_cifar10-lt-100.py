@@ -2,6 +2,5 @@
 _base_ = [
     '../_base_/models/resnet32_cifar.py',
     '../_base_/datasets/cifar10_lt.py',
-    '../_base_/schedules/cifar_lt_400e.py',
-    '../_base_/default_runtime.py',
+    '../_base_/schedules/cifar_lt_400e.py', '../_base_/default_runtime.py'
 ]

@@ -2,8 +2,7 @@
 _base_ = [
     '../_base_/models/resnet32_cifar.py',
     '../_base_/datasets/cifar100_lt.py',
-    '../_base_/schedules/cifar_lt_400e.py',
-    '../_base_/default_runtime.py',
+    '../_base_/schedules/cifar_lt_400e.py', '../_base_/default_runtime.py'
 ]
 
 model = dict(head=dict(num_classes=100))

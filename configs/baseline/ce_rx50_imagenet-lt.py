@@ -2,6 +2,5 @@
 _base_ = [
     '../_base_/models/resnext50_32x4d.py',
     '../_base_/datasets/imagenet_lt.py',
-    '../_base_/schedules/imagenet_lt_180e.py',
-    '../_base_/default_runtime.py',
+    '../_base_/schedules/imagenet_lt_180e.py', '../_base_/default_runtime.py'
 ]

@@ -4,16 +4,14 @@
 # neck frozen (batch-norm statistics kept), 10 epochs, cosine lr from 0.1 per 256 images (0.2 at 8 x 64, auto_scale_lr), as Kang et al.:
 #   python tools/train.py THIS_CONFIG \
 #       --cfg-options load_from=work_dirs/ce_r50_imagenet-lt/best_accuracy_top1_epoch_N.pth
-_base_ = './ce_r50_imagenet-lt.py'
+_base_ = ['./ce_r50_imagenet-lt.py', './_base_/crt.py']
 
 load_from = None  # the stage-1 checkpoint (required)
-train_dataloader = dict(
-    sampler=dict(_delete_=True, type='ClassBalancedSampler',
-                 mode='class_balanced'))
-custom_hooks = [
-    dict(type='SecondStageHook', reinit=['head.fc'],
-         freeze=['backbone', 'neck'])
-]
+train_dataloader = dict(sampler=_base_.crt_sampler)
+# Frozen when the model is built, before DDP wraps it: the whole backbone
+# (all 4 stages and the stem), batch-norm statistics included.
+model = dict(backbone=dict(frozen_stages=4, norm_eval=True))
+custom_hooks = _base_.crt_hooks + _base_.custom_hooks
 optim_wrapper = dict(optimizer=dict(lr=0.1))
-param_scheduler = [dict(type='CosineAnnealingLR', by_epoch=True, T_max=10)]
-train_cfg = dict(max_epochs=10, val_interval=5)
+param_scheduler = _base_.crt_param_scheduler
+train_cfg = _base_.crt_train_cfg

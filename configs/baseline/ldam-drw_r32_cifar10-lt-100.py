@@ -3,13 +3,8 @@
 # re-weighting (effective number, beta 0.9999) from the first lr decay, as
 # in their protocol (there epoch 160 of 200; here 320 of the same 400-epoch
 # schedule as every other CIFAR config).
-_base_ = './ce_r32_cifar10-lt-100.py'
+_base_ = ['./ce_r32_cifar10-lt-100.py', './_base_/ldam_drw.py']
 
-# LDAM scales cosine logits: the cosine classifier of LDAM-DRW.
-model = dict(
-    head=dict(
-        type='LongTailLinearClsHead',
-        cosine=True,
-        loss=dict(_delete_=True, type='LDAMLoss', max_margin=0.5,
-                  scale=30.0)))
-custom_hooks = [dict(type='DeferredReweightingHook', start_epoch=320)]
+model = dict(head=_base_.ldam_head)
+custom_hooks = [dict(type='DeferredReweightingHook', start_epoch=320)
+                ] + _base_.custom_hooks

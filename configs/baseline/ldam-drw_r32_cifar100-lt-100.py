@@ -2,13 +2,8 @@
 # baseline with the LDAM loss (max margin 0.5, scale 30) and deferred
 # re-weighting (effective number, beta 0.9999) from epoch 320,
 # the first lr decay of the 400-epoch CIFAR schedule (their protocol: 160 of 200).
-_base_ = './ce_r32_cifar100-lt-100.py'
+_base_ = ['./ce_r32_cifar100-lt-100.py', './_base_/ldam_drw.py']
 
-# LDAM scales cosine logits: the cosine classifier of LDAM-DRW.
-model = dict(
-    head=dict(
-        type='LongTailLinearClsHead',
-        cosine=True,
-        loss=dict(_delete_=True, type='LDAMLoss', max_margin=0.5,
-                  scale=30.0)))
-custom_hooks = [dict(type='DeferredReweightingHook', start_epoch=320)]
+model = dict(head=_base_.ldam_head)
+custom_hooks = [dict(type='DeferredReweightingHook', start_epoch=320)
+                ] + _base_.custom_hooks

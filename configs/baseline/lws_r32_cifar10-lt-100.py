@@ -3,10 +3,9 @@
 # is kept and only a per-class scale of its logits is learned:
 #   python tools/train.py configs/baseline/lws_r32_cifar10-lt-100.py \
 #       --cfg-options load_from=work_dirs/ce_r32_cifar10-lt-100/epoch_400.pth
-_base_ = './crt_r32_cifar10-lt-100.py'
+_base_ = ['./crt_r32_cifar10-lt-100.py', './_base_/lws.py']
 
-model = dict(head=dict(type='LongTailLinearClsHead', lws=True))
-custom_hooks = [
-    dict(type='SecondStageHook',
-         freeze=['backbone', 'neck', 'head.fc.weight', 'head.fc.bias'])
-]
+model = dict(head=_base_.lws_head)
+# cRT's SecondStageHook (first) without its re-initialisation.
+custom_hooks = [dict(type='SecondStageHook')] + _base_.custom_hooks[1:]
+optim_wrapper = dict(paramwise_cfg=_base_.lws_paramwise_cfg)

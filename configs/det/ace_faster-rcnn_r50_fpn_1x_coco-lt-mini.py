@@ -6,8 +6,5 @@
 # switches it on.
 _base_ = './faster-rcnn_r50_fpn_1x_coco-lt-mini.py'
 
-model = dict(
-    roi_head=dict(
-        bbox_head=dict(
-            type='ACEShared2FCBBoxHead', num_experts=3,
-            class_counts='auto')))
+model = dict(roi_head=dict(bbox_head=dict(
+    type='ACEShared2FCBBoxHead', num_experts=3, class_counts='auto')))

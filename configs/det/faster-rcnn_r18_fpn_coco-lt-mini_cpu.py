@@ -10,12 +10,7 @@
 #       val_dataloader.dataset.ann_file=annotations/instances_train.json
 # (or the *_overfit16.py configs). Boxes are COCO's, so AP over all areas
 # equals the ann_file one; the s/m/l split uses box instead of mask areas.
-_base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
-
-custom_imports = dict(imports=['mmace'], allow_failed_imports=False)
-# Fills class_counts='auto' (head and metric) from train_dataloader.dataset.
-runner_type = 'LongTailRunner'
-default_scope = 'mmdet'
+_base_ = './faster-rcnn_r50_fpn_1x_coco-lt-mini.py'
 
 model = dict(
     backbone=dict(
@@ -33,7 +28,6 @@ model = dict(
         rcnn=dict(sampler=dict(num=256))),
     test_cfg=dict(rpn=dict(nms_pre=1000, max_per_img=500)))
 
-data_root = 'data/coco-lt-mini/'
 img_scale = (320, 320)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -55,28 +49,11 @@ train_dataloader = dict(
     batch_size=2,
     num_workers=0,
     persistent_workers=False,
-    dataset=dict(
-        data_root=data_root,
-        ann_file='annotations/instances_train.json',
-        data_prefix=dict(img='images/'),
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=2,
-    num_workers=0,
-    persistent_workers=False,
-    dataset=dict(
-        data_root=data_root,
-        ann_file='annotations/instances_val.json',
-        data_prefix=dict(img='images/'),
-        pipeline=test_pipeline))
+    dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(train_dataloader, dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-val_evaluator = dict(
-    type='LongTailCocoMetric',
-    ann_file=None,
-    metric='bbox',
-    class_counts='auto',
-    group_thrs=(10, 100))
+val_evaluator = dict(ann_file=None)
 test_evaluator = val_evaluator
 
 # 288 training images = 144 iterations per epoch.
@@ -87,12 +64,11 @@ param_scheduler = [
     dict(type='MultiStepLR', begin=0, end=12, by_epoch=True,
          milestones=[9, 11], gamma=0.1)
 ]
-# Gradient clipping (in both twins): without it the ACE experts' complement
-# loss (Eq. 5, squared logits on unnormalised from-scratch RoI features)
-# diverged to NaN within 40 iterations at lr 0.01; with it both train.
-optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0001),
-    clip_grad=dict(max_norm=35, norm_type=2))
+# Gradient clipping (from the R-50 config): without it the ACE experts'
+# complement loss (Eq. 5, squared logits on unnormalised from-scratch RoI
+# features) diverged to NaN within 40 iterations at lr 0.01; with it both
+# twins train.
+optim_wrapper = dict(optimizer=dict(lr=0.01))
 auto_scale_lr = dict(enable=False, base_batch_size=2)
 
 default_hooks = dict(

@@ -7,12 +7,9 @@
 # class_counts='auto' counts these 16 images (the training set).
 _base_ = './faster-rcnn_r18_fpn_coco-lt-mini_cpu.py'
 
+# The base pipeline without the flip.
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=(320, 320), keep_ratio=True),
-    dict(type='PackDetInputs')
-]
+    t for t in _base_.train_pipeline if t['type'] != 'RandomFlip']
 train_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(indices=16, pipeline=train_pipeline))
@@ -23,10 +20,8 @@ test_dataloader = val_dataloader
 # 8 iterations per epoch.
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=200, val_interval=50)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
-         end=100),
-    dict(type='MultiStepLR', begin=0, end=200, by_epoch=True,
-         milestones=[150, 180], gamma=0.1)
+    dict(_base_.param_scheduler[0], end=100),
+    dict(_base_.param_scheduler[1], end=200, milestones=[150, 180]),
 ]
 optim_wrapper = dict(optimizer=dict(lr=0.02))
 default_hooks = dict(

@@ -3,8 +3,7 @@
 _base_ = [
     '../_base_/models/resnet32_cifar.py',
     '../_base_/datasets/digits_lt.py',
-    '../_base_/schedules/digits_30e.py',
-    '../_base_/default_runtime.py',
+    '../_base_/schedules/digits_30e.py', '../_base_/default_runtime.py'
 ]
 
 default_hooks = dict(logger=dict(interval=10))

@@ -10,14 +10,8 @@
 # Its ACE twin, ace_fcn_r18-d8_camvid_cpu.py, differs only in the decode
 # head. To change the length, set both train_cfg.max_iters=N and
 # param_scheduler.0.end=N (the poly schedule does not follow max_iters).
-_base_ = [
-    'mmseg::_base_/models/fcn_r50-d8.py', './_base_/camvid.py',
-    'mmseg::_base_/default_runtime.py',
-    'mmseg::_base_/schedules/schedule_20k.py'
-]
-custom_imports = dict(imports=['mmace'], allow_failed_imports=False)
-runner_type = 'LongTailRunner'
-data_root = 'data/camvid'
+_base_ = './fcn_r50-d8_camvid.py'
+
 norm_cfg = dict(type='BN', requires_grad=True)
 crop_size = (240, 320)  # (h, w)
 data_preprocessor = dict(size=crop_size)
@@ -36,46 +30,26 @@ model = dict(
     auxiliary_head=dict(
         in_channels=128, channels=64, num_classes=11, norm_cfg=norm_cfg))
 
+# Scales 0.5-1.0 of 480x360 (not 0.5-2.0), then the smaller crops.
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
-    dict(
-        type='RandomResize',
-        scale=(480, 360),  # (w, h)
-        ratio_range=(0.5, 1.0),
-        keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs')
+    dict(t, ratio_range=(0.5, 1.0)) if t['type'] == 'RandomResize' else
+    dict(t, crop_size=crop_size) if t['type'] == 'RandomCrop' else t
+    for t in _base_.train_pipeline
 ]
 # One core per run: load data in the main process.
 train_dataloader = dict(
-    batch_size=4,
     num_workers=0,
     persistent_workers=False,
-    dataset=dict(data_root=data_root, pipeline=train_pipeline))
-val_dataloader = dict(
-    num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root))
-test_dataloader = dict(
-    num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root))
+    dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(num_workers=0, persistent_workers=False)
+test_dataloader = val_dataloader
 
-optimizer = dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0005)
-optim_wrapper = dict(type='OptimWrapper', optimizer=optimizer, clip_grad=None)
 max_iters = 2400
 param_scheduler = [
-    dict(
-        type='PolyLR',
-        eta_min=1e-4,
-        power=0.9,
-        begin=0,
-        end=max_iters,
-        by_epoch=False)
+    dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=max_iters,
+         by_epoch=False)
 ]
-train_cfg = dict(
-    type='IterBasedTrainLoop', max_iters=max_iters, val_interval=600)
+train_cfg = dict(max_iters=max_iters, val_interval=600)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     checkpoint=dict(

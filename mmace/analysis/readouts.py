@@ -14,9 +14,8 @@ from mmpretrain.registry import MODELS
 
 from mmace.engine.hooks.channels_last_hook import apply_config_layout
 from mmace.evaluation import LongTailAccuracy
-from mmace.models.utils.ace import (AGGREGATIONS, RESCALE_POWERS,
-                                    aggregate_logits, expert_probs,
-                                    rescale_factors)
+from mmace.models.ace.readout import (AGGREGATIONS, aggregate_logits,
+                                      expert_probs, rescale_factors)
 
 #: (rescale, norm_over, norm_reduce, rescale_inverse, norm_weight) readings
 #: of Eq. 2. The last two are the released code's valid_model (inverse
@@ -107,9 +106,13 @@ def readouts(model, logits, labels, metric):
     rows = []
     for aggregation in AGGREGATIONS:
         for rescale, norm_over, reduce, inverse, weight in RESCALES:
-            factors = rescale_factors(weights[weight].detach(), masks,
-                                      RESCALE_POWERS[rescale], norm_over,
-                                      reduce, inverse)
+            factors = rescale_factors(
+                weights[weight].detach(),
+                masks,
+                rescale=rescale,
+                norm_over=norm_over,
+                norm_reduce=reduce,
+                rescale_inverse=inverse)
             scores = aggregate_logits(
                 list(logits), masks,
                 None if rescale is None else factors, aggregation)

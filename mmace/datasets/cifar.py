@@ -1,6 +1,6 @@
 import os
 import os.path as osp
-from typing import List, Optional
+from typing import List
 
 import numpy as np
 
@@ -231,8 +231,10 @@ def detect_cifar_layout(data_root: str, cifar_cls) -> str:
         f'expected {_layouts_help(cifar_cls)}')
 
 
-def _build_cifar(cifar_cls, data_root: str, split: str, pipeline,
-                 test_mode: bool, download: bool, **kwargs):
+def _build_cifar(cifar_cls, data_root: str, split: str = 'train',
+                 pipeline=(), test_mode: bool = False, download: bool = True,
+                 **kwargs):
+    """``CIFAR10Auto`` / ``CIFAR100Auto`` for ``cifar_cls``."""
     if split not in SPLITS:
         raise ValueError(
             f"split must be 'train' or 'test', got split={split!r}")
@@ -310,29 +312,14 @@ def CIFAR10Auto(data_root: str,
 
 
 @DATASETS.register_module()
-def CIFAR100Auto(data_root: str,
-                 split: str = 'train',
-                 pipeline=(),
-                 test_mode: bool = False,
-                 download: bool = True,
-                 **kwargs):
+def CIFAR100Auto(data_root: str, **kwargs):
     """CIFAR-100 from the official pickles or from class folders.
 
-    Same rules as :func:`CIFAR10Auto`, with ``cifar-100-python/`` and
-    ``CIFAR100.METAINFO['classes']`` (fine labels).
-
-    Args:
-        data_root (str): The dataset directory.
-        split (str): ``'train'`` or ``'test'``. Defaults to 'train'.
-        pipeline (Sequence): Processing pipeline. Defaults to ().
-        test_mode (bool): Passed to the dataset. Defaults to False.
-        download (bool): Whether to download when ``data_root`` is missing
-            or empty. Defaults to True.
-        **kwargs: Other keyword arguments of the chosen dataset
-            (``skip_bad_images`` applies to class folders only).
+    The arguments and rules of :func:`CIFAR10Auto`, with
+    ``cifar-100-python/`` and ``CIFAR100.METAINFO['classes']`` (fine
+    labels).
 
     Returns:
         CIFAR100 | CIFARFolder: The built dataset.
     """
-    return _build_cifar(CIFAR100, data_root, split, pipeline, test_mode,
-                        download, **kwargs)
+    return _build_cifar(CIFAR100, data_root, **kwargs)

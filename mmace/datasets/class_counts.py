@@ -49,20 +49,17 @@ def count_labels(labels: Union[Sequence[int], np.ndarray],
 
 
 def _as_counts(values, what: str) -> np.ndarray:
-    """Validate a user-given count vector and return it as ``int64``."""
-    arr = np.asarray(values)
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f'{what} must be a non-empty 1-D sequence of '
-                         f'per-class counts, got shape {arr.shape}')
-    if not (np.issubdtype(arr.dtype, np.integer) or
-            (np.issubdtype(arr.dtype, np.floating)
-             and np.all(np.mod(arr, 1) == 0))):
-        raise ValueError(f'{what} must hold integer counts, got {values!r}')
-    if (arr < 0).any():
-        bad = int(np.flatnonzero(arr < 0)[0])
-        raise ValueError(f'{what} must be non-negative, but class {bad} '
-                         f'has {arr[bad]}')
-    return arr.astype(np.int64)
+    """A count vector checked by the one rule for class counts
+    (:func:`mmace.models.utils.check_class_counts`), as ``int64``: counts of
+    images, instances or pixels are whole numbers."""
+    from mmace.models.utils.class_counts import check_class_counts
+    counts = check_class_counts(what, values).numpy()
+    fractional = np.flatnonzero(np.mod(counts, 1) != 0)
+    if fractional.size:
+        c = int(fractional[0])
+        raise ValueError(f'{what}: class_counts[{c}]={float(counts[c])!r} must be a '
+                         'whole number of samples')
+    return counts.astype(np.int64)
 
 
 #: What a detection count counts: instances (boxes) or images per class.
@@ -139,9 +136,11 @@ def get_class_counts(dataset, unit: Optional[str] = None) -> np.ndarray:
       cached on disk).
 
     Args:
-        dataset: A built dataset. Its ``class_counts`` attribute is used when
-            it has one (e.g. :class:`LongTailDataset`), otherwise the labels
-            are counted as above.
+        dataset: A built dataset. The counts it records, in its metainfo
+            (``metainfo['class_counts']``: :class:`LongTailDataset`,
+            :class:`LTListDataset`, a training set ``LongTailRunner``
+            counted) or as a ``class_counts`` attribute, are used when it
+            has them; otherwise the labels are counted as above.
         unit (str, optional): ``'instance'`` or ``'image'`` for detection
             datasets; None means ``'instance'``. Other datasets refuse it.
 
@@ -155,11 +154,18 @@ def get_class_counts(dataset, unit: Optional[str] = None) -> np.ndarray:
     if unit is not None and not is_det:
         raise ValueError(f'class count unit {unit!r} applies to detection '
                          f'datasets only, not to {name}')
-    if hasattr(dataset, 'class_counts'):
-        counts = _as_counts(dataset.class_counts, f'{name}.class_counts')
+    recorded = (getattr(dataset, 'metainfo', None) or {}).get('class_counts')
+    if recorded is not None and unit is None:
+        given, what = recorded, f"{name}.metainfo['class_counts']"
+    elif hasattr(dataset, 'class_counts'):
+        given, what = dataset.class_counts, f'{name}.class_counts'
+    else:
+        given = None
+    if given is not None:
+        counts = _as_counts(given, what)
         if num_classes is not None and len(counts) != num_classes:
             raise ValueError(
-                f'{name}.class_counts has {len(counts)} entries but its '
+                f'{what} has {len(counts)} entries but its '
                 f"metainfo['classes'] names {num_classes} classes")
         return counts
     if is_det:

@@ -18,19 +18,14 @@ class LTDigits(BaseDataset):
     values scaled to 0..255 and rounded), so pipelines need no
     ``LoadImageFromFile``.
 
-    The README quick start wraps the train split into a long-tailed subset;
-    with the default ``seed=0`` and ``test_per_class=50``::
+    The README quick start wraps the train split into a long-tailed subset
+    whose head class, '0', keeps all its 128 train images (with the default
+    ``seed=0`` and ``test_per_class=50``)::
 
         >>> from mmace.datasets import LongTailDataset
-        >>> LongTailDataset(dataset=dict(type='LTDigits'),
-        ...                 imb_factor=10).class_counts
-        array([128, 102,  79,  61,  47,  37,  28,  22,  17,  13])
-        >>> LongTailDataset(dataset=dict(type='LTDigits'),
-        ...                 imb_factor=20).class_counts
-        array([128,  95,  68,  48,  35,  25,  18,  12,   9,   6])
-
-    (``n_max`` is the largest train class, 133 images of '3'; class '0' has
-    only 128, so it keeps all of them.)
+        >>> LongTailDataset(dataset=dict(type='LTDigits'), imb_factor=10,
+        ...                 max_per_class=128).class_counts
+        array([128,  99,  76,  59,  46,  35,  27,  21,  16,  12])
 
     Args:
         split (str): ``'train'`` or ``'test'``. Defaults to 'train'.

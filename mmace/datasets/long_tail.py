@@ -48,6 +48,23 @@ def long_tail_profile(num_classes: int,
     return np.floor(max_per_class * frac + 1e-9).astype(np.int64)
 
 
+def _check_options(imb_factor, imb_type, max_per_class, seed) -> None:
+    """Refuse bad :class:`LongTailDataset` options, naming the option."""
+    if imb_factor is not None:
+        long_tail_profile(1, 1, imb_factor, imb_type)
+    elif imb_type not in ('exp', 'step'):
+        raise ValueError("imb_type must be 'exp' or 'step', got "
+                         f'imb_type={imb_type!r}')
+    for name, value, low in (('max_per_class', max_per_class, 1),
+                             ('seed', seed, -np.inf)):
+        if value is not None and (isinstance(value, bool)
+                                  or not isinstance(value, numbers.Integral)
+                                  or value < low):
+            kind = 'a positive integer' if low == 1 else 'an integer'
+            raise ValueError(f'{name} must be {kind} or None, got '
+                             f'{name}={value!r}')
+
+
 @DATASETS.register_module()
 class LongTailDataset:
     """A wrapper that turns a dataset into a long-tailed subset of it.
@@ -103,22 +120,8 @@ class LongTailDataset:
                  max_per_class: Optional[int] = None,
                  seed: Optional[int] = 0,
                  lazy_init: bool = False):
-        # Check the arguments before building (maybe loading) the source.
-        if imb_factor is not None:
-            long_tail_profile(1, 1, imb_factor, imb_type)
-        elif imb_type not in ('exp', 'step'):
-            raise ValueError("imb_type must be 'exp' or 'step', got "
-                             f'imb_type={imb_type!r}')
-        if max_per_class is not None and (
-                isinstance(max_per_class, bool)
-                or not isinstance(max_per_class, numbers.Integral)
-                or max_per_class < 1):
-            raise ValueError('max_per_class must be a positive integer or '
-                             f'None, got max_per_class={max_per_class!r}')
-        if seed is not None and (isinstance(seed, bool)
-                                 or not isinstance(seed, numbers.Integral)):
-            raise ValueError(f'seed must be an integer or None, got '
-                             f'seed={seed!r}')
+        # Before building (maybe loading) the source.
+        _check_options(imb_factor, imb_type, max_per_class, seed)
         self.imb_factor = imb_factor
         self.imb_type = imb_type
         self.max_per_class = max_per_class

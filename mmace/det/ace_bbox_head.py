@@ -18,10 +18,10 @@ from torch import Tensor
 from mmdet.models.roi_heads.bbox_heads import ConvFCBBoxHead
 from mmdet.registry import MODELS
 
-from ..models.heads.lws_linear import LWSLinear
-from ..models.utils.ace import aggregate_logits
-from ..models.utils.expert_counts import UNSET, ExpertCountsMixin
-from ..models.utils.checks import check_bool, check_int
+from ..models.heads.lws import LWSLinear
+from ..models.ace import ACEHeadMixin
+from ..models.ace.readout import aggregate_logits
+from ..models.utils.checks import check_bool
 
 
 class DetExpert(BaseModule):
@@ -73,7 +73,7 @@ class DetExpert(BaseModule):
 
 
 @MODELS.register_module()
-class ACEConvFCBBoxHead(ExpertCountsMixin, ConvFCBBoxHead):
+class ACEConvFCBBoxHead(ACEHeadMixin, ConvFCBBoxHead):
     r"""ACE version of mmdet's ``ConvFCBBoxHead`` (drop-in, any arrangement).
 
     .. code-block:: none
@@ -107,7 +107,7 @@ class ACEConvFCBBoxHead(ExpertCountsMixin, ConvFCBBoxHead):
     **Training.** Expert 1: the stock ``loss_cls`` (``'loss_cls'``,
     ``'acc'``) and ``loss_bbox``. Expert ``j >= 2``: Eq. 4 (``loss_cls_e{j}``)
     and Eq. 5 (``loss_com_e{j}``) of
-    :func:`mmace.models.utils.ace.ace_losses` on the positive RoIs (label in
+    :class:`mmace.models.losses.ACELoss` on the positive RoIs (label in
     ``0..C-1``) whose label is one of its target classes (planner Eq. 1,
     :func:`plan_target_masks` on the foreground ``class_counts``). The
     sampler's ``label_weights`` are respected: a RoI of weight ``w`` counts
@@ -168,14 +168,12 @@ class ACEConvFCBBoxHead(ExpertCountsMixin, ConvFCBBoxHead):
         rescale_inverse, norm_weight, planner, share_thresholds,
             readout_expert: The options shared by every ACE head, with the
             same meanings and defaults as in ``ACEHead`` (see
-            :class:`mmace.models.utils.expert_counts.ExpertCountsMixin`).
+            :class:`mmace.models.ace.ACEHeadMixin`).
         loss_ace (dict | nn.Module): The losses of experts 2..K, an
             :class:`mmace.models.losses.ACELoss` config (``loss_weight``,
-            ``com_weight``, ``complement_form``), as ``ACEHead``'s
-            ``loss``. Expert 1 keeps the stock ``loss_cls``.
-            Defaults to ``dict(type='ACELoss')``.
-        expert_loss_weight, complement_loss_weight: Deprecated, folded into
-            ``loss_ace`` (``loss_weight``, ``com_weight``) with a warning.
+            ``complement``), as ``ACEHead``'s ``loss``. Expert 1 keeps the
+            stock ``loss_cls``, so ``logit_adjust_tau`` (expert 1's) is
+            refused. Defaults to ``dict(type='ACELoss')``.
         **kwargs: ``ConvFCBBoxHead`` / ``BBoxHead`` arguments.
     """
 
@@ -186,39 +184,20 @@ class ACEConvFCBBoxHead(ExpertCountsMixin, ConvFCBBoxHead):
                  num_experts: int = 3,
                  class_counts: Union[Sequence[int], Tensor, dict, str,
                                      None] = 'auto',
-                 rescale: Optional[str] = 'plain',
-                 norm_reduce: str = 'sum',
-                 norm_over: str = 'target',
-                 rescale_inverse: bool = False,
-                 norm_weight: str = 'scaled',
                  scale_bias: bool = False,
-                 planner: str = 'classes',
-                 share_thresholds: Optional[Sequence[float]] = None,
                  loss_ace: Union[dict, nn.Module] = dict(type='ACELoss'),
-                 readout_expert: Optional[int] = None,
-                 expert_loss_weight=UNSET,
-                 complement_loss_weight=UNSET,
                  **kwargs) -> None:
+        ace_options = self.pop_ace_options(kwargs)
         super().__init__(*args, **kwargs)
         owner = type(self).__name__
-        num_experts = check_int(owner, 'num_experts', num_experts, 1)
-        if num_experts > self.num_classes:
-            raise ValueError(
-                f'{owner}: num_experts={num_experts} is larger than the '
-                f'number of foreground classes num_classes={self.num_classes}'
-                ': every expert needs at least one target class')
-        self.num_experts = num_experts
-        self.init_ace_options(rescale, norm_reduce, norm_over,
-                              rescale_inverse, norm_weight, planner,
-                              share_thresholds, readout_expert)
+        # num_classes: the foreground classes.
+        num_experts = self.init_num_experts(num_experts, self.num_classes)
+        self.init_ace_options(**ace_options)
         check_bool(owner, 'scale_bias', scale_bias)
-        self.loss_ace = self.build_ace_loss(
-            loss_ace, 'loss_ace',
-            expert_loss_weight=UNSET if expert_loss_weight is UNSET else
-            ('loss_weight', expert_loss_weight),
-            complement_loss_weight=UNSET
-            if complement_loss_weight is UNSET else
-            ('com_weight', complement_loss_weight))
+        self.loss_ace = self.build_ace_loss(loss_ace, 'loss_ace')
+        self.refuse_logit_adjust(
+            'loss_ace', 'expert 1 of a detection head is the stock head, '
+            'trained by loss_cls (loss_ace trains experts 2..K)')
 
         has_cls_branch = self.num_cls_convs + self.num_cls_fcs > 0
         # Copy the cls branch, else the last shared fc.
@@ -324,7 +303,7 @@ class ACEConvFCBBoxHead(ExpertCountsMixin, ConvFCBBoxHead):
         if self.readout_expert is not None:
             return self.readout_logits(logits)
         return aggregate_logits(logits, self.target_masks,
-                                self.rescale_factors(), 'avg')
+                                self.rescale_factors(), aggregation='avg')
 
     def ace_log_scores(self, cls_score: Tensor,
                        expert_logits: List[Tensor]) -> Tensor:

@@ -10,12 +10,13 @@ import contextlib
 from typing import Dict, Tuple
 
 import numpy as np
-import torch
 from mmengine.logging import MMLogger
 
 import mmdet.evaluation.metrics.coco_metric as coco_metric_module
 from mmdet.evaluation.metrics import CocoMetric
 from mmdet.registry import METRICS
+
+from ..evaluation.metrics.training_counts import TrainingCountsMixin
 
 GROUPS = ('r', 'c', 'f')
 GROUP_NAMES = dict(r='rare', c='common', f='frequent')
@@ -90,7 +91,7 @@ def _record_cocoeval(records: list):
 
 
 @METRICS.register_module()
-class LongTailCocoMetric(CocoMetric):
+class LongTailCocoMetric(TrainingCountsMixin, CocoMetric):
     """mmdet's ``CocoMetric`` plus AP averaged over frequency groups.
 
     For each evaluated ``bbox`` / ``segm`` metric, next to mmdet's keys
@@ -122,9 +123,6 @@ class LongTailCocoMetric(CocoMetric):
             ``classwise``, ...).
     """
 
-    #: ``class_counts`` left out of a config means 'auto' (LongTailRunner).
-    takes_class_counts = True
-
     def __init__(self,
                  class_counts='auto',
                  group_thrs: Tuple[int, int] = (10, 100),
@@ -140,29 +138,11 @@ class LongTailCocoMetric(CocoMetric):
         self.group_thrs = tuple(int(t) for t in group_thrs)
         self.class_counts = class_counts
 
-    def _resolved_counts(self) -> np.ndarray:
-        counts = self.class_counts
-        if isinstance(counts, str):
-            raise ValueError(
-                f'LongTailCocoMetric: class_counts={counts!r} was never '
-                "filled in: 'auto' needs runner_type='LongTailRunner' (it "
-                'counts train_dataloader.dataset), or pass the counts.')
-        if isinstance(counts, torch.Tensor):
-            counts = counts.cpu().numpy()
-        if not isinstance(counts, (list, tuple, np.ndarray)):
-            from mmace.datasets.class_counts import resolve_class_counts
-            counts = resolve_class_counts(counts)
-        counts = np.asarray(counts).reshape(-1)
-        classes = (self.dataset_meta or {}).get('classes')
-        if classes is not None and len(counts) != len(classes):
-            raise ValueError(
-                f'LongTailCocoMetric: class_counts has {len(counts)} classes '
-                f'but the evaluated dataset has {len(classes)} '
-                "(dataset_meta['classes']); make them equal")
-        return counts
-
     def compute_metrics(self, results: list) -> Dict[str, float]:
-        counts = self._resolved_counts()
+        classes = (self.dataset_meta or {}).get('classes')
+        counts = self.training_counts(
+            None if classes is None else len(classes),
+            "the evaluated dataset (dataset_meta['classes'])")
         records = []
         with _record_cocoeval(records):
             eval_results = super().compute_metrics(results)

@@ -1,4 +1,4 @@
-from . import backbones, heads, losses, utils  # noqa: F401
+from . import ace, backbones, heads, losses, utils  # noqa: F401
 from .backbones import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403

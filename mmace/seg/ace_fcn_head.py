@@ -4,7 +4,6 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule, ModuleList
 from mmseg.models.decode_heads import FCNHead
@@ -14,59 +13,12 @@ from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, SampleList
 from torch import Tensor
 
-from ..models.utils.ace import AGGREGATIONS, aggregate_logits
-from ..models.utils.expert_counts import UNSET, ExpertCountsMixin
+from ..models.ace import ACEHeadMixin
+from ..models.heads.lws import LWSConv2d
+from ..models.ace.readout import AGGREGATIONS, aggregate_logits
 from ..models.utils.checks import check_bool, check_choice, check_int
 
 EXPERT1_LOSSES = ('decode', 'ace')
-
-
-class LWSConv2d(nn.Conv2d):
-    """1x1 per-pixel classifier with learnable weight scaling (LWS).
-
-    The convolutional twin of :class:`mmace.models.heads.LWSLinear`:
-    ``logits = conv(x, scale[:, None, None, None] * W) + bias`` (the bias is
-    scaled too only with ``scale_bias=True``). ``scale`` starts at 1, so a
-    fresh layer is exactly ``nn.Conv2d(in_channels, out_channels, 1)``, and
-    the ``weight`` / ``bias`` of a stock ``conv_seg`` load into it unchanged.
-
-    Args:
-        in_channels (int): Input channels.
-        out_channels (int): ``C``, the number of classes.
-        bias (bool): Whether to learn a bias. Defaults to True.
-        scale_bias (bool): Whether the scale also multiplies the bias.
-            Defaults to False.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int,
-                 bias: bool = True, scale_bias: bool = False):
-        super().__init__(in_channels, out_channels, kernel_size=1, bias=bias)
-        self.scale_bias = scale_bias
-        self.scale = nn.Parameter(self.weight.new_ones(out_channels))
-
-    def reset_parameters(self) -> None:
-        super().reset_parameters()
-        # nn.Conv2d.__init__ calls this before `scale` exists.
-        if hasattr(self, 'scale'):
-            nn.init.ones_(self.scale)
-
-    @property
-    def effective_weight(self) -> Tensor:
-        """The ``[C, D, 1, 1]`` scaled weight."""
-        return self.scale[:, None, None, None] * self.weight
-
-    @property
-    def effective_bias(self) -> Optional[Tensor]:
-        """The ``[C]`` bias as applied (scaled if ``scale_bias``), or None."""
-        if self.bias is None or not self.scale_bias:
-            return self.bias
-        return self.scale * self.bias
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.conv2d(x, self.effective_weight, self.effective_bias)
-
-    def extra_repr(self) -> str:
-        return f'{super().extra_repr()}, scale_bias={self.scale_bias}'
 
 
 class SegExpert(BaseModule):
@@ -113,7 +65,7 @@ def _fresh_copy(block: nn.Module) -> nn.Module:
 
 
 @MODELS.register_module()
-class ACEFCNHead(ExpertCountsMixin, FCNHead):
+class ACEFCNHead(ACEHeadMixin, FCNHead):
     """ACE (Cai et al., ICCV'21) version of mmseg's ``FCNHead``.
 
     **Experts.** Expert 1 *is* the stock ``FCNHead`` (same module names:
@@ -135,7 +87,7 @@ class ACEFCNHead(ExpertCountsMixin, FCNHead):
 
     **Planner.** ``class_counts`` are the training pixels per class
     (ignore_index excluded). Expert ``i`` targets the classes chosen by
-    :func:`mmace.models.utils.ace.plan_target_masks` (Eq. 1). The counts and
+    :func:`mmace.models.ace.plan_target_masks` (Eq. 1). The counts and
     masks are persistent buffers (``class_counts`` ``[C]``,
     ``target_masks`` ``[K, C]``), so a checkpoint alone suffices for
     inference.
@@ -160,9 +112,9 @@ class ACEFCNHead(ExpertCountsMixin, FCNHead):
     ``acc_seg`` is the pixel accuracy of the aggregated prediction.
 
     **Inference** (``forward``, ``predict``). The experts' logits are
-    rescaled by Eq. 2 (:func:`mmace.models.utils.ace.rescale_factors` on the
+    rescaled by Eq. 2 (:func:`mmace.models.ace.rescale_factors` on the
     effective LWS weights) and merged by
-    :func:`mmace.models.utils.ace.aggregate_logits`, at the head's
+    :func:`mmace.models.ace.aggregate_logits`, at the head's
     resolution; ``predict_by_feat`` then upsamples as usual, so mmseg's
     ``predict``, ``slide`` inference and ``IoUMetric`` work unchanged.
 
@@ -171,13 +123,9 @@ class ACEFCNHead(ExpertCountsMixin, FCNHead):
     classes only it targets (the many-pixel ones) and the Eq. 3 average
     only re-ranks the classes the other experts share. Experts 2..K never
     train on pixels outside their classes, and a segmentation map is mostly
-    such pixels (road, sky, building), where their logits are unconstrained:
-    with ``'avg'`` sky and building were painted with tail classes. On
-    CamVid (``configs/seg/ace_fcn_r18-d8_camvid_cpu.py``, 3000 iterations
-    from scratch, one run) the same checkpoint gives val / test mIoU 48.28
-    / 38.22 with ``'gated'``, 32.54 / 25.94 with ``'avg'`` and 41.50 /
-    37.63 with expert 1 alone (stock FCN: 40.74 / 37.68);
-    configs/seg/README.md.
+    such pixels (road, sky, building), where their logits are
+    unconstrained: ``'avg'`` lets them paint such pixels with tail classes.
+    The measured comparison is in configs/seg/README.md.
 
     Args:
         num_experts (int): ``K``, between 1 and ``num_classes``.
@@ -192,7 +140,7 @@ class ACEFCNHead(ExpertCountsMixin, FCNHead):
         rescale (str, optional): Eq. 2: ``'plain'`` (norm ratio),
             ``'squared'`` or None. Defaults to ``'plain'`` (as ``ACEHead``).
         norm_reduce (str): ``'sum'`` or ``'mean'``, see
-            :func:`~mmace.models.utils.ace.rescale_factors`.
+            :func:`~mmace.models.ace.rescale_factors`.
             Defaults to ``'sum'``.
         norm_over (str): ``'target'`` or ``'all'``. Defaults to ``'target'``.
         aggregation (str): ``'gated'`` (see above), ``'avg'`` (Eq. 3),
@@ -207,13 +155,12 @@ class ACEFCNHead(ExpertCountsMixin, FCNHead):
         rescale_inverse, norm_weight, planner, share_thresholds: The
             options shared by every ACE head, with the same meanings and
             defaults as in ``ACEHead`` (see
-            :class:`mmace.models.utils.expert_counts.ExpertCountsMixin`).
+            :class:`mmace.models.ace.ACEHeadMixin`).
         loss_ace (dict | nn.Module): The experts' Eq. 4/5 losses, an
             :class:`mmace.models.losses.ACELoss` config (``loss_weight``,
-            ``com_weight``, ``complement_form``), as ``ACEHead``'s
-            ``loss``. Defaults to ``dict(type='ACELoss')``.
-        loss_weight, com_loss_weight: Deprecated, folded into ``loss_ace``
-            (``loss_weight``, ``com_weight``) with a warning.
+            ``complement``, ``split_specific``), as ``ACEHead``'s ``loss``;
+            its ``logit_adjust_tau`` (expert 1's) needs
+            ``expert1_loss='ace'``. Defaults to ``dict(type='ACELoss')``.
         **kwargs: The arguments of mmseg's ``FCNHead`` / ``BaseDecodeHead``
             (``in_channels``, ``channels``, ``num_classes``, ``num_convs``,
             ``concat_input``, ``loss_decode``, ``ignore_index``, ...).
@@ -227,30 +174,16 @@ class ACEFCNHead(ExpertCountsMixin, FCNHead):
                  num_experts: int = 3,
                  class_counts: Union[Sequence[int], torch.Tensor, dict, str,
                                      None] = 'auto',
-                 rescale: Optional[str] = 'plain',
-                 norm_reduce: str = 'sum',
-                 norm_over: str = 'target',
-                 rescale_inverse: bool = False,
-                 norm_weight: str = 'scaled',
                  aggregation: str = 'gated',
                  scale_bias: bool = False,
                  expert1_loss: str = 'decode',
-                 planner: str = 'classes',
-                 share_thresholds: Optional[Sequence[float]] = None,
                  loss_ace: Union[dict, nn.Module] = dict(type='ACELoss'),
-                 readout_expert: Optional[int] = None,
-                 loss_weight=UNSET,
-                 com_loss_weight=UNSET,
                  **kwargs):
+        ace_options = self.pop_ace_options(kwargs)
         owner = type(self).__name__
         num_classes = check_int(owner, 'num_classes',
                                 kwargs.get('num_classes'), 2)
-        num_experts = check_int(owner, 'num_experts', num_experts, 1)
-        if num_experts > num_classes:
-            raise ValueError(
-                f'{owner}: num_experts={num_experts} must be between 1 and '
-                f'num_classes={num_classes}: every expert needs at least '
-                'one target class')
+        self.init_num_experts(num_experts, num_classes)
         out_channels = kwargs.get('out_channels')
         if out_channels is not None and out_channels != num_classes:
             raise ValueError(
@@ -264,16 +197,12 @@ class ACEFCNHead(ExpertCountsMixin, FCNHead):
         check_choice(owner, 'expert1_loss', expert1_loss, EXPERT1_LOSSES)
         check_bool(owner, 'scale_bias', scale_bias)
         super().__init__(**kwargs)
-        self.num_experts = num_experts
-        self.init_ace_options(rescale, norm_reduce, norm_over,
-                              rescale_inverse, norm_weight, planner,
-                              share_thresholds, readout_expert)
-        self.loss_ace = self.build_ace_loss(
-            loss_ace, 'loss_ace',
-            loss_weight=UNSET if loss_weight is UNSET else
-            ('loss_weight', loss_weight),
-            com_loss_weight=UNSET if com_loss_weight is UNSET else
-            ('com_weight', com_loss_weight))
+        self.init_ace_options(**ace_options)
+        self.loss_ace = self.build_ace_loss(loss_ace, 'loss_ace')
+        if expert1_loss == 'decode':
+            self.refuse_logit_adjust(
+                'loss_ace', "expert 1 trains with loss_decode "
+                "(expert1_loss='decode'; 'ace' trains it with loss_ace)")
         self.aggregation = aggregation
         self.expert1_loss = expert1_loss
 
@@ -330,7 +259,8 @@ class ACEFCNHead(ExpertCountsMixin, FCNHead):
         if len(logits) == 1:
             return logits[0]  # K = 1: the stock head's logits, bit for bit
         return aggregate_logits(logits, self.target_masks,
-                                self.rescale_factors(), self.aggregation,
+                                self.rescale_factors(),
+                                aggregation=self.aggregation,
                                 class_dim=1)
 
     def forward(self, inputs: Tuple[Tensor]) -> Tensor:

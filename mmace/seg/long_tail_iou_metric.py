@@ -10,7 +10,7 @@ from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS
 from prettytable import PrettyTable
 
-from ..datasets.class_counts import resolve_class_counts
+from ..evaluation.metrics.training_counts import TrainingCountsMixin
 
 #: Default groups: ``name -> (low, high)`` bounds on a class's share of the
 #: training pixels, ``low <= share < high`` (None: unbounded).
@@ -49,7 +49,7 @@ def _describe(low: float, high: float) -> str:
 
 
 @METRICS.register_module()
-class LongTailIoUMetric(IoUMetric):
+class LongTailIoUMetric(TrainingCountsMixin, IoUMetric):
     """mmseg's ``IoUMetric`` plus mean IoU over frequency groups.
 
     The classes are grouped by their share of the **training** pixels
@@ -91,9 +91,6 @@ class LongTailIoUMetric(IoUMetric):
         {'frequent': [0, 1], 'common': [2], 'rare': [3]}
     """
 
-    #: ``class_counts`` left out of a config means 'auto' (LongTailRunner).
-    takes_class_counts = True
-
     def __init__(self,
                  class_counts='auto',
                  groups: Optional[dict] = None,
@@ -103,31 +100,13 @@ class LongTailIoUMetric(IoUMetric):
             DEFAULT_GROUPS if groups is None else groups)
         self.class_counts = class_counts
 
-    @property
-    def class_counts(self):
-        """The ``class_counts`` spec; setting it drops the resolved counts."""
-        return self._class_counts
-
-    @class_counts.setter
-    def class_counts(self, value):
-        self._class_counts = value
-        self._resolved_counts = None
-
     def _get_counts(self, num_classes: int) -> np.ndarray:
-        if self._resolved_counts is None:
-            self._resolved_counts = np.asarray(
-                resolve_class_counts(self._class_counts), dtype=np.float64)
-        counts = self._resolved_counts
-        if len(counts) != num_classes:
-            raise ValueError(
-                f'LongTailIoUMetric: class_counts has {len(counts)} classes '
-                f'but the dataset has {num_classes} '
-                f"(dataset_meta['classes']); class_counts must come from the "
-                'training set of the evaluated model')
-        if not counts.sum() > 0 or (counts < 0).any():
-            raise ValueError('LongTailIoUMetric: class_counts must be '
-                             'non-negative with at least one pixel')
-        return counts
+        counts = self.training_counts(
+            num_classes, "the dataset (dataset_meta['classes'])")
+        if not counts.sum() > 0:
+            raise ValueError('LongTailIoUMetric: class_counts must have at '
+                             'least one pixel')
+        return counts.astype(np.float64)
 
     def group_of_classes(self, counts: Sequence[float]) -> Dict[str, list]:
         """Class indices of each group for the given training counts."""

@@ -66,6 +66,36 @@ def read_checkpoint(filename: str,
     return checkpoint
 
 
+def recorded_class_counts(checkpoint: dict, filename: str) -> List[int]:
+    """The training-set class counts a checkpoint recorded.
+
+    mmengine saves the training dataset's metainfo in every checkpoint
+    (``meta['dataset_meta']``); :class:`mmace.engine.LongTailRunner` makes
+    sure it holds ``class_counts``.
+
+    Args:
+        checkpoint (dict): The checkpoint, as :func:`read_checkpoint` gives.
+        filename (str): Its file, named in the error.
+
+    Returns:
+        list[int]: The counts in class-index order.
+
+    Raises:
+        CheckpointError: The checkpoint recorded no counts.
+    """
+    meta = checkpoint.get('meta') or {}
+    counts = (meta.get('dataset_meta') or {}).get('class_counts')
+    if counts is None:
+        raise CheckpointError(
+            f'{filename!r} records no training class counts '
+            "(meta['dataset_meta']['class_counts'], written by "
+            "runner_type='LongTailRunner' when training), which "
+            "class_counts='auto' reads when testing; give the counts "
+            'explicitly, e.g. --cfg-options '
+            'test_evaluator.class_counts="[n_0, n_1, ...]"')
+    return [int(c) for c in counts]
+
+
 def _state_dict_of(checkpoint: dict, revise_keys) -> dict:
     """The weights of ``checkpoint`` with keys revised as mmengine does."""
     state_dict = checkpoint.get('state_dict', checkpoint)

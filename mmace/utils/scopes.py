@@ -8,6 +8,7 @@ siblings, so a det/seg config could not say ``runner_type='LongTailRunner'``.
 light ``<scope>.registry`` modules are imported.
 """
 import importlib
+import importlib.util
 from typing import Dict, Sequence
 
 DOWNSTREAM_SCOPES = ('mmdet', 'mmseg')
@@ -21,14 +22,15 @@ def register_in_downstream_scopes(
     Args:
         modules (dict): Registry name (e.g. ``'RUNNERS'``) to the classes to
             register under their own names.
-        scopes (Sequence[str]): The scopes; those not installed (or not
-            importable) are skipped.
+        scopes (Sequence[str]): The scopes; those not installed are
+            skipped.
     """
     for scope in scopes:
-        try:
-            registry_module = importlib.import_module(f'{scope}.registry')
-        except Exception:  # not installed, or an incompatible mmcv
+        # Optional frameworks: `import mmace` has already imported those
+        # that are installed (mmace.det, mmace.seg).
+        if importlib.util.find_spec(scope) is None:
             continue
+        registry_module = importlib.import_module(f'{scope}.registry')
         for registry_name, classes in modules.items():
             registry = getattr(registry_module, registry_name)
             for cls in classes:

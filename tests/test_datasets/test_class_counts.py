@@ -118,3 +118,36 @@ def test_instances_per_class_match_the_json():
     counts = get_class_counts(dataset)
     assert counts.tolist() == expected
     assert counts[classes.index('person')] == 561
+
+
+def test_counts_recorded_in_the_metainfo_are_not_recounted():
+    """The training set's metainfo is the counts' one home (LongTailRunner
+    records them there; mmengine saves them with every checkpoint)."""
+    recorded = ToyDataset([3, 1], metainfo=dict(class_counts=[7, 5]))
+    assert get_class_counts(recorded).tolist() == [7, 5]
+    assert get_class_counts(ToyDataset([3, 1])).tolist() == [3, 1]
+    wrong = ToyDataset([3, 1], metainfo=dict(class_counts=[7, 5, 1]))
+    with pytest.raises(ValueError, match=r"metainfo\['class_counts'\] has 3"):
+        get_class_counts(wrong)
+
+
+@pytest.mark.parametrize('bad, culprit', [([5, -1, 2], 'class_counts[1]'),
+                                          ([5, 2, float('nan')],
+                                           'class_counts[2]'),
+                                          ([5, 'x', 2], 'class_counts[1]')])
+def test_datasets_and_heads_refuse_bad_counts_by_one_rule(bad, culprit):
+    """The datasets' counts and a head's counts are checked by one rule, and
+    both errors name the same class."""
+    from mmace.models.heads import LongTailLinearClsHead
+    with pytest.raises((TypeError, ValueError)) as from_data:
+        resolve_class_counts(bad)
+    with pytest.raises((TypeError, ValueError)) as from_head:
+        LongTailLinearClsHead(num_classes=3, in_channels=4, class_counts=bad)
+    assert culprit in str(from_data.value)
+    assert culprit in str(from_head.value)
+    assert type(from_data.value) is type(from_head.value)
+
+
+def test_dataset_counts_are_whole_numbers():
+    with pytest.raises(ValueError, match=r'class_counts\[1\]=2.5'):
+        resolve_class_counts([3, 2.5])

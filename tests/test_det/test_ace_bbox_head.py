@@ -59,10 +59,10 @@ def targets(num_rois=12):
 def test_one_expert_is_the_stock_head():
     stock = small_head('Shared2FCBBoxHead')
     ace = small_head(num_experts=1)
-    missing, unexpected = ace.load_state_dict(stock.state_dict(),
-                                              strict=False)
-    assert sorted(missing) == ['class_counts', 'target_masks']
-    assert not unexpected and len(ace.experts) == 0
+    # A stock checkpoint has no class counts: it loads strictly and the
+    # head keeps the counts of its config.
+    ace.load_state_dict(stock.state_dict(), strict=True)
+    assert len(ace.experts) == 0
     x = torch.randn(12, 4, 3, 3)
     rois = torch.cat([torch.zeros(12, 1), torch.rand(12, 2) * 50,
                       50 + torch.rand(12, 2) * 50], dim=1)
@@ -270,10 +270,9 @@ def test_mmdet_runner_trains_ace_faster_rcnn_from_a_config(tmp_path):
 
 
 def test_released_code_options_in_the_bbox_head():
-    """planner / share_thresholds, loss_ace's complement_form,
-    rescale_inverse and
-    norm_weight mean what they mean in ACEHead."""
-    from mmace.models.utils.ace import rescale_factors
+    """planner / share_thresholds, loss_ace's complement form,
+    rescale_inverse and norm_weight mean what they mean in ACEHead."""
+    from mmace.models.ace import rescale_factors
     options = dict(planner='share', share_thresholds=[0.3, 0.1],
                    rescale_inverse=True, norm_weight='raw',
                    norm_reduce='mean')
@@ -288,12 +287,13 @@ def test_released_code_options_in_the_bbox_head():
                       [e.fc_cls.weight for e in head.experts])
     assert torch.allclose(
         head.rescale_factors(),
-        rescale_factors(raw, head.target_masks, 1, 'target', 'mean', True))
+        rescale_factors(raw, head.target_masks, rescale='plain',
+                        norm_reduce='mean', rescale_inverse=True))
     losses = {}
     for form in ('squared', 'norm'):
         torch.manual_seed(0)
         h = small_head(num_experts=3, class_counts=COUNTS,
-                       loss_ace=dict(complement_form=form))
+                       loss_ace=dict(complement=dict(form=form)))
         h.train()
         cls_score, bbox_pred = h(torch.randn(12, 4, 3, 3))
         losses[form] = h.loss(cls_score, bbox_pred, None, *targets())
@@ -301,6 +301,16 @@ def test_released_code_options_in_the_bbox_head():
                           losses['squared']['loss_cls_e2'])
     assert not torch.allclose(losses['norm']['loss_com_e2'],
                               losses['squared']['loss_com_e2'])
+
+
+def test_logit_adjust_tau_is_refused_with_the_reason():
+    """Expert 1 of the detection head is the stock head (loss_cls); the
+    ACE loss trains experts 2..K only, so expert 1's logit adjustment
+    cannot happen there: refused when built, not ignored."""
+    with pytest.raises(ValueError, match=r'loss_ace.logit_adjust_tau=1.0 '
+                       r".*expert 1 of a detection head is the stock head"):
+        small_head(num_experts=3, class_counts=COUNTS,
+                   loss_ace=dict(logit_adjust_tau=1.0))
 
 
 def test_expert_losses_by_hand_on_six_rois():

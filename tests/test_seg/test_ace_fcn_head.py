@@ -16,7 +16,7 @@ from mmengine.structures import PixelData  # noqa: E402
 from mmseg.models.decode_heads import FCNHead  # noqa: E402
 from mmseg.structures import SegDataSample  # noqa: E402
 
-from mmace.models.utils.ace import aggregate_logits  # noqa: E402
+from mmace.models.ace import aggregate_logits  # noqa: E402
 from mmace.seg import ACEFCNHead  # noqa: E402
 
 CAMVID = SHARED / 'data' / 'camvid'
@@ -49,9 +49,9 @@ def test_k1_equals_stock_fcn_head():
     stock.init_weights()
     ace = ACEFCNHead(num_experts=1, class_counts=COUNTS, **HEAD)
     keys = ace.load_state_dict(stock.state_dict(), strict=False)
-    # A stock checkpoint lacks only the LWS scale and the count buffers.
-    assert set(keys.missing_keys) == {
-        'conv_seg.scale', 'class_counts', 'target_masks'}
+    # A stock checkpoint lacks only the LWS scale (the head keeps the
+    # counts of its config).
+    assert set(keys.missing_keys) == {'conv_seg.scale'}
     assert not keys.unexpected_keys
     x = (torch.randn(2, 8, 5, 6), )
 
@@ -115,7 +115,7 @@ def test_inference_is_the_eq2_eq3_aggregate():
     head.aggregation = 'gated'
     torch.testing.assert_close(
         head(x), aggregate_logits(logits, head.target_masks, norms / norms[0],
-                                  mode='gated'))
+                                  aggregation='gated'))
     shares = head.expert_shares()
     assert shares[0] == 1 and bool((shares[1:] < 1).all())
 
@@ -205,12 +205,13 @@ def test_mmseg_training_loop_on_camvid(tmp_path, monkeypatch):
 
 def test_released_code_options_in_the_fcn_head():
     """The options ACEHead shares mean the same in the seg head."""
-    from mmace.models.utils.ace import ace_losses, rescale_factors
+    from mmace.models.ace import rescale_factors
+    from mmace.models.losses import ComplementLoss
     from mmseg.models.utils import resize
     torch.manual_seed(0)
     head = ACEFCNHead(num_experts=3, class_counts=COUNTS, planner='share',
                       share_thresholds=[0.3, 0.05],
-                      loss_ace=dict(complement_form='norm'),
+                      loss_ace=dict(complement=dict(form='norm')),
                       rescale_inverse=True, norm_weight='raw',
                       norm_reduce='mean', expert1_loss='ace', **HEAD)
     head.init_weights()
@@ -223,7 +224,8 @@ def test_released_code_options_in_the_fcn_head():
                       [e.conv_seg.weight for e in head.experts])
     assert torch.allclose(
         head.rescale_factors(),
-        rescale_factors(raw, head.target_masks, 1, 'target', 'mean', True))
+        rescale_factors(raw, head.target_masks, rescale='plain',
+                        norm_reduce='mean', rescale_inverse=True))
     # The per-pixel complement term is the norm form.
     head.eval()  # no dropout: loss and expert_logits see the same logits
     inputs = (torch.randn(2, 8, 5, 6), )
@@ -232,9 +234,13 @@ def test_released_code_options_in_the_fcn_head():
     label = torch.stack([s.gt_sem_seg.data for s in samples]).squeeze(1)
     up = resize(head.expert_logits(inputs)[1], size=label.shape[1:],
                 mode='bilinear', align_corners=head.align_corners)
-    ref = ace_losses([up], label, head.target_masks[1:2],
-                     ignore_index=head.ignore_index, complement_form='norm')
-    assert torch.allclose(losses['loss_com_e2'], ref['com'][0], rtol=1e-4)
+    # Expert 2's sub-batch: the non-ignored pixels of its target classes.
+    rows = up.movedim(1, -1).reshape(1, -1, up.size(1))
+    flat = label.reshape(-1)
+    member = (head.target_masks[1][flat.clamp(max=5)]
+              & (flat != head.ignore_index)).float()[None]
+    ref = ComplementLoss(form='norm')(rows, member, head.target_masks[1:2])
+    assert torch.allclose(losses['loss_com_e2'], ref[0], rtol=1e-4)
 
 
 def test_expert_losses_by_hand_on_2x3_pixels():
@@ -270,3 +276,26 @@ def test_expert_losses_by_hand_on_2x3_pixels():
     assert losses['loss_com_e3'].item() == pytest.approx(4 * 0.25)
     # Expert 1 trains as the stock head: mmseg's CE, no ACE terms.
     assert 'loss_ce' in losses and 'loss_cls_e1' not in losses
+
+
+def test_logit_adjust_tau_needs_expert1_trained_by_the_ace_loss():
+    """With expert1_loss='decode' expert 1 never meets ACELoss: the
+    adjustment is refused when built; with 'ace' it adjusts expert 1."""
+    with pytest.raises(ValueError, match=r"loss_ace.logit_adjust_tau=1.0 .*"
+                       r"expert 1 trains with loss_decode"):
+        ACEFCNHead(num_experts=3, class_counts=COUNTS,
+                   loss_ace=dict(logit_adjust_tau=1.0), **HEAD)
+    torch.manual_seed(0)
+    adjusted = ACEFCNHead(num_experts=3, class_counts=COUNTS,
+                          expert1_loss='ace',
+                          loss_ace=dict(logit_adjust_tau=1.0), **HEAD)
+    plain = ACEFCNHead(num_experts=3, class_counts=COUNTS,
+                       expert1_loss='ace', **HEAD)
+    plain.load_state_dict(adjusted.state_dict())
+    adjusted.eval()
+    plain.eval()
+    inputs = (torch.randn(2, 8, 5, 6), )
+    a = adjusted.loss(inputs, _samples(), None)
+    b = plain.loss(inputs, _samples(), None)
+    assert not torch.allclose(a['loss_cls_e1'], b['loss_cls_e1'])
+    assert torch.allclose(a['loss_cls_e2'], b['loss_cls_e2'])

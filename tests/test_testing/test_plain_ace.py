@@ -16,7 +16,7 @@ from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from mmace.models.utils.ace import expert_shares
+from mmace.models.ace import expert_shares
 from mmace.testing import build_plain, plain_optimizer, plain_step
 
 from conftest import REPO

@@ -102,3 +102,46 @@ def test_ace_checkpoint_tests_and_serves_with_mmpretrain_inferencer(
     result = inferencer(img)[0]
     assert result['pred_class'] in [str(i) for i in range(10)]
     assert np.isclose(np.sum(result['pred_scores']), 1.0, atol=1e-4)
+
+
+# Testing needs only the test split and the checkpoint (issue 26) ------------
+def test_ace_checkpoint_tests_without_the_training_split(tmp_path):
+    """CIFAR-10 class folders with a test split only: tools/test.py builds
+    no training set (it would not exist, and CIFAR10Auto must not try to
+    download it) and takes the class counts from the checkpoint."""
+    import cv2
+    import numpy as np
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    from mmpretrain.datasets import CIFAR10
+    from mmpretrain.registry import MODELS
+
+    config = REPO / 'configs/ace/ace_r32_cifar10-lt-100.py'
+    data = tmp_path / 'cifar10'
+    rng = np.random.default_rng(0)
+    for name in CIFAR10.METAINFO['classes']:
+        (data / 'test' / name).mkdir(parents=True)
+        cv2.imwrite(str(data / 'test' / name / '0.png'),
+                    rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    counts = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
+    cfg = Config.fromfile(config)
+    cfg.model.head.class_counts = counts
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(cfg.model)
+    ckpt = tmp_path / 'ace.pth'
+    torch.save(dict(state_dict=model.state_dict(),
+                    meta=dict(dataset_meta=dict(class_counts=counts))), ckpt)
+
+    out = tmp_path / 'metrics.json'
+    proc = run_tool([
+        PYTHON, TEST, config, ckpt, '--work-dir', tmp_path / 'work',
+        '--out', out, '--cfg-options', f'test_dataloader.dataset.data_root='
+        f'{data}', 'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False'
+    ], cwd=tmp_path, env=ENV)
+    assert 'accuracy/top1' in json.loads(out.read_text())
+    log = output(proc)
+    assert f'recorded in {ckpt}' in log
+    assert not (data / 'train').exists() and not (
+        data / 'cifar-10-batches-py').exists()

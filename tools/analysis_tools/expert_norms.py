@@ -11,12 +11,11 @@ Example:
     python tools/analysis_tools/expert_norms.py \\
         configs/ace/ace_r32_cifar10-lt-100.py epoch_30.pth --plot norms.png
 """
-import argparse
 import json
 
 import torch
-from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
+
+from mmace.analysis.cli import checkpoint_parser, load_config
 
 SPLITS = ('many', 'medium', 'few')
 # The paper's colours: E1 red, E2 blue, E3 green.
@@ -25,30 +24,22 @@ COLORS = ('tab:red', 'tab:blue', 'tab:green', 'tab:orange', 'tab:purple',
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(
-        description='Per-class weight norms of each ACE expert (Fig. 4) '
-        'and the Eq. 2 factors')
-    parser.add_argument('config', help='config file of the ACE model')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser = checkpoint_parser(
+        'Per-class weight norms of each ACE expert (Fig. 4) and the Eq. 2 '
+        'factors', 'config file of the ACE model')
     parser.add_argument('--plot', help='save the Fig. 4 view here')
     parser.add_argument('--json', help='write every number here')
     parser.add_argument('--many-thr', type=int, default=100,
                         help='classes with more images are many-shot')
     parser.add_argument('--few-thr', type=int, default=20,
                         help='classes with fewer images are few-shot')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings')
     return parser.parse_args()
 
 
 def load_head(config, checkpoint, cfg_options=None):
     """The trained ACE head (counts and masks come from the checkpoint)."""
     from mmace.analysis.readouts import build_model
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    return build_model(cfg, checkpoint).head
+    return build_model(load_config(config, cfg_options), checkpoint).head
 
 
 @torch.no_grad()

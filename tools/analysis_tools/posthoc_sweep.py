@@ -13,13 +13,11 @@ Example::
         configs/baseline/ce_r50_imagenet-lt.py work_dirs/ce/epoch_180.pth \\
         --option tau_norm --values 0 0.25 0.5 0.75 1 1.25 1.5
 """
-import argparse
 import json
 
-from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
+from mmace.analysis.cli import checkpoint_parser, load_config
 from mmace.analysis.posthoc import (OPTIONS, build_linear_model, choose,
                                     collect_features, sweep, training_counts)
 from mmace.analysis.readouts import build_metric
@@ -27,15 +25,12 @@ from mmace.datasets import get_class_counts
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('config', help='the CE model\'s config file')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser = checkpoint_parser(__doc__.split('\n\n')[0],
+                               "the CE model's config file")
     parser.add_argument('--option', choices=OPTIONS, default='tau_norm')
     parser.add_argument('--values', type=float, nargs='+',
                         default=[0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 2])
     parser.add_argument('--out', help='write both tables as JSON here')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings')
     return parser.parse_args()
 
 
@@ -52,10 +47,7 @@ def table(rows, chosen=None) -> str:
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    cfg = load_config(args.config, args.cfg_options)
     counts = training_counts(args.checkpoint)
     if counts is None:
         counts = get_class_counts(

@@ -12,37 +12,28 @@ Example::
         configs/ace/ace_r32_cifar10-lt-100.py work_dirs/ace/epoch_400.pth \\
         --out readouts.json
 """
-import argparse
 import json
 import os.path as osp
 
-from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
+from mmace.analysis.cli import checkpoint_parser, load_config
 from mmace.analysis.readouts import (build_metric, build_model,
                                      collect_logits, format_table, readouts)
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(
-        description='Score an ACE checkpoint under every Eq. 2 rescale and '
-        'Eq. 3 aggregation variant, and each expert alone, in one pass')
-    parser.add_argument('config', help='the model\'s config file')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser = checkpoint_parser(
+        'Score an ACE checkpoint under every Eq. 2 rescale and Eq. 3 '
+        'aggregation variant, and each expert alone, in one pass',
+        "the model's config file")
     parser.add_argument('--out', help='write the table as JSON here')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings (as for tools/test.py)')
     return parser.parse_args()
 
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    cfg = load_config(args.config, args.cfg_options)
     model = build_model(cfg, args.checkpoint)
     dataloader = Runner.build_dataloader(cfg.test_dataloader)
     logits, labels = collect_logits(model, dataloader)

@@ -10,7 +10,7 @@ The exported graph takes raw pixels and returns class scores:
   mmpretrain's ``pred_score``.
 
 An :class:`ACEHead` is replaced by the single ``nn.Linear`` of
-:func:`mmace.models.utils.fold.fold_ace_head` (K LWS classifiers, Eq. 2
+:func:`mmace.models.ace.fold_ace_head` (K LWS classifiers, Eq. 2
 rescaling and Eq. 3 averaging in one matrix product); other heads are
 exported as they are. With onnxruntime installed, the file is then checked
 against the unfolded PyTorch model on random pixels.
@@ -79,7 +79,7 @@ class DeployClassifier(nn.Module):
         self.head = model.head
         self.fc = None
         if fold and hasattr(model.head, 'target_masks'):
-            from mmace.models.utils.fold import fold_ace_head
+            from mmace.models.ace import fold_ace_head
             self.fc = fold_ace_head(model.head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -174,7 +174,7 @@ def check_test_set(out: str, model: nn.Module, cfg: Config) -> bool:
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     fold = hasattr(model.head, 'target_masks')
     if fold:
-        from mmace.models.utils.fold import fold_ace_head
+        from mmace.models.ace import fold_ace_head
         fc = fold_ace_head(model.head)
     d_ort = d_fold = 0.
     same_ort = same_fold = 0

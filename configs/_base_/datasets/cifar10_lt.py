@@ -28,13 +28,13 @@ train_dataloader = dict(
             split='train',
             pipeline=train_pipeline)))
 
+# The balanced test split, in order, without the long-tail wrapper.
 val_dataloader = dict(
+    train_dataloader,
     batch_size=256,
-    num_workers=2,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type='CIFAR10Auto',
-        data_root=data_root,
+        train_dataloader['dataset']['dataset'],
         split='test',
         test_mode=True,
         pipeline=test_pipeline))

@@ -20,14 +20,17 @@ train_dataloader = dict(
     dataset=dict(
         type='LongTailDataset',
         imb_factor=10,
+        # The head class '0' has 128 training images (the largest class,
+        # '3', has 133): every class's target fits its images.
+        max_per_class=128,
         seed=0,
         dataset=dict(type='LTDigits', split='train',
                      pipeline=train_pipeline)))
 
+# The balanced test images, in order, without the long-tail wrapper.
 val_dataloader = dict(
+    train_dataloader,
     batch_size=100,
-    num_workers=0,
-    persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='LTDigits', split='test', test_mode=True,
                  pipeline=test_pipeline))

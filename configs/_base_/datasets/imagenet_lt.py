@@ -36,16 +36,13 @@ train_dataloader = dict(
         ann_file='ImageNet_LT_train.txt',
         num_classes=1000,
         pipeline=train_pipeline))
+# The same loader in test mode, in order, on the val list.
 val_dataloader = dict(
-    batch_size=64,
-    num_workers=8,
-    persistent_workers=True,
+    train_dataloader,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type='LTListDataset',
-        data_root=data_root,
+        train_dataloader['dataset'],
         ann_file='ImageNet_LT_val.txt',
-        num_classes=1000,
         test_mode=True,
         pipeline=test_pipeline))
 val_evaluator = dict(

@@ -1,16 +1,8 @@
 # ACE on ResNet-32: the shared trunk is stages 1-2, each expert owns a copy of
 # stage 3 (ACEBackbone) and an LWS classifier (ACEHead). Keep
 # backbone.num_experts and head.num_experts equal.
+_base_ = './ace_resnet10.py'
+
 model = dict(
-    type='ImageClassifier',
-    backbone=dict(
-        type='ACEBackbone',
-        backbone=dict(type='CIFARResNet', depth=32),
-        num_experts=3),
-    neck=dict(type='GlobalAveragePooling'),
-    head=dict(
-        type='ACEHead',
-        num_classes=10,
-        in_channels=64,
-        num_experts=3,
-        class_counts='auto'))
+    backbone=dict(backbone=dict(type='CIFARResNet', depth=32)),
+    head=dict(num_classes=10, in_channels=64))

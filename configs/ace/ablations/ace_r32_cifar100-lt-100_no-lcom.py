@@ -3,4 +3,4 @@
 _base_ = '../ace_r32_cifar100-lt-100.py'
 
 model = dict(
-    head=dict(loss=dict(type='ACELoss', com_weight=0.0)))
+    head=dict(loss=dict(type='ACELoss', complement=None)))

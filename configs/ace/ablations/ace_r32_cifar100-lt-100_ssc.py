@@ -3,4 +3,5 @@
 _base_ = '../ace_r32_cifar100-lt-100.py'
 
 model = dict(
-    head=dict(loss=dict(type='ACELoss', split_specific=True)))
+    head=dict(
+        loss=dict(type='ACELoss', split_specific=True, complement=None)))

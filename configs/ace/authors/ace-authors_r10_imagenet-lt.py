@@ -8,24 +8,13 @@
 # weight decay 1e-4, x0.1 at 120 and 160, 5 warm-up epochs. The yaml also
 # lists a colour jitter in its train transforms (its parameters live in code
 # the repository does not include), which this config does not add.
-_base_ = ['../ace_r10_imagenet-lt.py']
+_base_ = ['../ace_r10_imagenet-lt.py', '../../_base_/ace_authors.py']
 
-model = dict(
-    head=dict(
-        planner='share',
-        share_thresholds=[0.4, 0.1],
-        loss=dict(type='ACELoss', complement_form='norm'),
-        rescale='plain',
-        norm_reduce='mean',
-        rescale_inverse=True,
-        norm_weight='raw'))
-
+model = dict(head=dict(_base_.authors_head, share_thresholds=[0.4, 0.1]))
 optim_wrapper = dict(optimizer=dict(lr=0.08, weight_decay=1e-4))
+# Their ResNet-50 schedule, but x0.1 at epochs 120 and 160 (of 200).
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.2, by_epoch=True, begin=0, end=5,
-         convert_to_iter_based=True),
-    dict(type='MultiStepLR', by_epoch=True, milestones=[120, 160],
-         gamma=0.1),
+    _base_.authors_imagenet_param_scheduler[0],
+    dict(_base_.authors_imagenet_param_scheduler[1], milestones=[120, 160]),
 ]
 train_cfg = dict(max_epochs=200)
-auto_scale_lr = dict(base_batch_size=256)

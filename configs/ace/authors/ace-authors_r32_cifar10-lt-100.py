@@ -13,25 +13,10 @@
 # rates (SGD_group; we keep Eq. 7), the warm-up's shape, the LWS layer.
 # The authors keep the best of per-epoch test-set evaluations (best_model.pth);
 # we report the last epoch.
-_base_ = ['../ace_r32_cifar10-lt-100.py']
+_base_ = ['../ace_r32_cifar10-lt-100.py', '../../_base_/ace_authors.py']
 
-model = dict(
-    head=dict(
-        planner='share',
-        share_thresholds=[0.3, 0.05],
-        loss=dict(type='ACELoss', complement_form='norm'),
-        rescale='plain',
-        norm_reduce='mean',
-        rescale_inverse=True,
-        norm_weight='raw'))
-
-optim_wrapper = dict(optimizer=dict(lr=0.1, weight_decay=5e-4))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=10,
-         convert_to_iter_based=True),
-    dict(type='MultiStepLR', by_epoch=True, milestones=[200, 240],
-         gamma=0.1),
-]
+model = dict(head=dict(_base_.authors_head, share_thresholds=[0.3, 0.05]))
+optim_wrapper = dict(optimizer=_base_.authors_cifar_optimizer)
+param_scheduler = _base_.authors_cifar_param_scheduler
 train_cfg = dict(max_epochs=280)
-# Mixup (alpha 0.3, from the base) is off for the last 20 epochs.
-custom_hooks = [dict(type='SwitchOffBatchAugHook', num_last_epochs=20)]
+# Mixup (alpha 0.3) and its switch-off for the last 20 epochs: as the parent.

@@ -6,23 +6,14 @@
 # ace-authors_r32_cifar10-lt-100.py) and the recipe: 280 epochs, lr 0.2,
 # weight decay 5e-4, x0.1 at 200 and 240, no warm-up and no Mixup (the
 # yaml's combiner is 'default' for all 280 epochs).
-_base_ = ['../ace_r32_cifar100-lt-100.py']
+_base_ = ['../ace_r32_cifar100-lt-100.py', '../../_base_/ace_authors.py']
 
-model = dict(
-    head=dict(
-        planner='share',
-        share_thresholds=[0.3, 0.03],
-        loss=dict(type='ACELoss', complement_form='norm'),
-        rescale='plain',
-        norm_reduce='mean',
-        rescale_inverse=True,
-        norm_weight='raw'))
+model = dict(head=dict(_base_.authors_head, share_thresholds=[0.3, 0.03]))
 data_preprocessor = dict(batch_augments=None)
-
-optim_wrapper = dict(optimizer=dict(lr=0.2, weight_decay=5e-4))
-param_scheduler = [
-    dict(type='MultiStepLR', by_epoch=True, milestones=[200, 240],
-         gamma=0.1),
-]
+optim_wrapper = dict(optimizer=dict(_base_.authors_cifar_optimizer, lr=0.2))
+param_scheduler = _base_.authors_cifar_param_scheduler[1:]  # no warm-up
 train_cfg = dict(max_epochs=280)
-custom_hooks = []
+# No Mixup, so nothing to switch off.
+custom_hooks = [
+    h for h in _base_.custom_hooks if h.type != 'SwitchOffBatchAugHook'
+]

@@ -6,14 +6,9 @@ _base_ = ['./ace-authors_r32_cifar100-lt-100.py']
 
 model = dict(head=dict(share_thresholds=[0.4, 0.1]))
 data_preprocessor = dict(
-    batch_augments=dict(
-        _delete_=True, augments=dict(type='Mixup', alpha=0.3)))
+    batch_augments=dict(_base_.ace_batch_augments, _delete_=True))
 train_dataloader = dict(dataset=dict(imb_factor=50))
 
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=10,
-         convert_to_iter_based=True),
-    dict(type='MultiStepLR', by_epoch=True, milestones=[200, 240],
-         gamma=0.1),
-]
-custom_hooks = [dict(type='SwitchOffBatchAugHook', num_last_epochs=20)]
+param_scheduler = _base_.authors_cifar_param_scheduler
+custom_hooks = [dict(type='SwitchOffBatchAugHook', num_last_epochs=20)
+                ] + _base_.custom_hooks

@@ -8,10 +8,5 @@ model = dict(
     backbone=dict(backbone=dict(type='ResNet', depth=50)),
     head=dict(in_channels=2048))
 optim_wrapper = dict(optimizer=dict(lr=0.1))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.2, by_epoch=True, begin=0, end=5,
-         convert_to_iter_based=True),
-    dict(type='MultiStepLR', by_epoch=True, milestones=[140, 180],
-         gamma=0.1),
-]
+param_scheduler = _base_.authors_imagenet_param_scheduler
 train_cfg = dict(max_epochs=220)

@@ -33,26 +33,20 @@ train_dataloader = dict(
         data_root=data_root,
         data_prefix=dict(img_path='train', seg_map_path='trainannot'),
         pipeline=train_pipeline))
+# Full images, one at a time, in order.
 val_dataloader = dict(
+    train_dataloader,
     batch_size=1,
-    num_workers=4,
-    persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
+        train_dataloader['dataset'],
         data_prefix=dict(img_path='val', seg_map_path='valannot'),
         pipeline=test_pipeline))
 test_dataloader = dict(
-    batch_size=1,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
+    val_dataloader,
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_prefix=dict(img_path='test', seg_map_path='testannot'),
-        pipeline=test_pipeline))
+        val_dataloader['dataset'],
+        data_prefix=dict(img_path='test', seg_map_path='testannot')))
 # mIoU + mIoU_frequent / _common / _rare (training pixel share >= 5 %,
 # 1-5 %, < 1 %); class_counts='auto' is filled by LongTailRunner.
 val_evaluator = dict(

@@ -14,7 +14,8 @@ class BufferedRuntimeInfoHook(RuntimeInfoHook):
     host-device synchronisation per term and iteration. For a small network
     on a GPU (ResNet-32 on 32x32 images) the host then waits for every step
     instead of queueing the next one. This hook keeps the detached terms on
-    the device and hands them to the hub in one transfer, right before the
+    the device (a scalar term as a view of itself: no kernel per term) and
+    hands them to the hub in one transfer, right before the
     ``LoggerHook`` reads them (every ``interval`` iterations of an epoch and
     at its last iteration), one hub entry per iteration as before: the
     logged window means are the same numbers.
@@ -58,8 +59,11 @@ class BufferedRuntimeInfoHook(RuntimeInfoHook):
                          outputs: Optional[dict] = None) -> None:
         for key, value in (outputs or {}).items():
             if torch.is_tensor(value):
-                self._buffer.setdefault(key, []).append(
-                    value.detach().float().reshape(-1).mean())
+                value = value.detach().float()
+                # A scalar is kept as a view: no kernel per term.
+                value = value.reshape(()) if value.numel() == 1 else \
+                    value.reshape(-1).mean()
+                self._buffer.setdefault(key, []).append(value)
             else:
                 self._plain.setdefault(key, []).append(value)
         if (self.every_n_inner_iters(batch_idx, self._flush_interval(runner))
@@ -70,9 +74,11 @@ class BufferedRuntimeInfoHook(RuntimeInfoHook):
         """Write the buffered terms into the hub, oldest first."""
         if self._buffer:
             lengths = [len(v) for v in self._buffer.values()]
-            # One transfer for every term of every buffered iteration.
-            flat = torch.cat([torch.stack(v) for v in self._buffer.values()])
-            flat = flat.cpu().tolist()
+            # One kernel and one transfer for every term of every buffered
+            # iteration.
+            flat = torch.stack([
+                value for values in self._buffer.values() for value in values
+            ]).cpu().tolist()
             start = 0
             for key, length in zip(self._buffer, lengths):
                 for value in flat[start:start + length]:

@@ -37,12 +37,12 @@ class ChannelsLastHook(Hook):
       trains wrongly: DDP's buckets keep the old strides.)
     - Checkpoints, ``--resume`` and the optimizer state: unchanged.
     - AMP: autocast works on channels_last tensors as on NCHW ones.
-    - Dense (per-pixel) heads: ``mmace.models.utils.ace`` takes the class
+    - Dense (per-pixel) heads: ``mmace.models.ace`` takes the class
       axis anywhere and accepts channels_last logits.
 
-    Switch it on in a config, ``default_hooks = dict(channels_last=dict(
-    type='ChannelsLastHook'))``, or on the command line,
-    ``--cfg-options default_hooks.channels_last.type=ChannelsLastHook``.
+    mmace's ``configs/_base_/default_runtime.py`` lists it in
+    ``custom_hooks`` (CPU only); ``tools/train.py --channels-last`` adds
+    ``'cuda'`` to its devices.
     ``.dev_scripts/benchmark/benchmark_ace.py --channels-last both`` measures
     the gain of a train step and of inference on CPU, and
     ``.dev_scripts/benchmark/gpu_check.sh`` both layouts on a GPU (where it
@@ -56,8 +56,8 @@ class ChannelsLastHook(Hook):
 
     Example:
         >>> # on for CPU and GPU
-        >>> default_hooks = dict(channels_last=dict(
-        >>>     type='ChannelsLastHook', devices=('cpu', 'cuda')))
+        >>> custom_hooks = [
+        >>>     dict(type='ChannelsLastHook', devices=('cpu', 'cuda'))]
     """
 
     priority = 'VERY_HIGH'
@@ -111,13 +111,12 @@ def apply_config_layout(cfg, model: nn.Module) -> bool:
 
     For tools that build a config's model without a runner (read-outs,
     benchmarks) and must compute exactly what ``tools/train.py`` /
-    ``tools/test.py`` compute: runs ``default_hooks.channels_last``'s
-    :meth:`ChannelsLastHook.convert` if the config has that hook.
+    ``tools/test.py`` compute: runs the :meth:`ChannelsLastHook.convert` of
+    the config's ``ChannelsLastHook`` (in ``custom_hooks``), if it has one.
 
     Returns:
         bool: Whether the model now runs channels_last.
     """
-    layout = (cfg.get('default_hooks') or {}).get('channels_last')
-    if layout is None:
-        return False
-    return HOOKS.build(layout).convert(model)
+    layouts = [h for h in cfg.get('custom_hooks') or ()
+               if h.get('type') in ('ChannelsLastHook', ChannelsLastHook)]
+    return any([HOOKS.build(h).convert(model) for h in layouts])

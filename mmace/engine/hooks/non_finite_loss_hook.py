@@ -33,13 +33,14 @@ class NonFiniteLossHook(Hook):
     ``CheckpointHook`` (VERY_LOW), so it raises before any checkpoint of the
     broken weights is written; checkpoints already on disk stay untouched.
 
-    mmace's ``configs/_base_/default_runtime.py`` registers it as
-    ``default_hooks.non_finite_loss``; switch it off with
-    ``--cfg-options default_hooks.non_finite_loss=None``.
+    mmace's ``configs/_base_/default_runtime.py`` lists it in
+    ``custom_hooks``; a config without it trains on regardless.
 
     Reading a loss on the host waits for the device. On a GPU, where a
-    small network's steps are short, ``interval > 1`` keeps a finiteness
-    flag on the device and reads it every ``interval`` iterations of an
+    small network's steps are short, ``interval > 1`` adds the losses into
+    a running sum on the device (NaN and inf carry through a sum; finite
+    losses above 1e37 would overflow it, and count as diverged) and reads
+    its finiteness every ``interval`` iterations of an
     epoch (and at its end, and before a checkpoint): a divergence is then
     reported up to ``interval - 1`` iterations late, as a range of
     iterations, still before any checkpoint of the broken weights.
@@ -60,7 +61,8 @@ class NonFiniteLossHook(Hook):
                              f'>= 1, but got {interval!r}.')
         self.check_weights = check_weights
         self.interval = interval
-        self._finite = None  # device flag over the unread iterations
+        # Sum of the losses of the unread iterations, on the device.
+        self._unread_sum = None
         self._first_unread = None
 
     def _where(self, runner, batch_idx: Optional[int] = None) -> str:
@@ -100,8 +102,8 @@ class NonFiniteLossHook(Hook):
             f'non-finite {what} at {where}; {self._lr(runner)}. Training '
             f'stopped before saving these weights ({self._last_ckpt(runner)}'
             '). Lower the learning rate (optim_wrapper.optimizer.lr) or '
-            'check the data; to train on regardless, set '
-            'default_hooks.non_finite_loss=None.')
+            'check the data; to train on regardless, leave '
+            'NonFiniteLossHook out of the config\'s custom_hooks.')
 
     def after_train_iter(self,
                          runner,
@@ -111,14 +113,20 @@ class NonFiniteLossHook(Hook):
         losses = {k: v for k, v in (outputs or {}).items() if 'loss' in k}
         where = None  # named only when there is something to report
         if self.interval > 1:
-            tensors = [
-                v.detach() for v in losses.values() if torch.is_tensor(v)
+            # A sum is finite only if every summand is (NaN and inf carry
+            # through it), and mmengine's parse_losses makes `loss` the sum
+            # of every other `*loss*` term: one add per iteration into a
+            # running sum, instead of a check per term.
+            total = losses.get('loss')
+            tensors = [total] if torch.is_tensor(total) else [
+                v for v in losses.values() if torch.is_tensor(v)
             ]
             if tensors:
-                finite = torch.stack(
-                    [torch.isfinite(t).all() for t in tensors]).all()
-                self._finite = finite if self._finite is None \
-                    else self._finite & finite
+                for t in tensors:
+                    t = t.detach().float()
+                    t = t.sum() if t.numel() > 1 else t.reshape(())
+                    self._unread_sum = t if self._unread_sum is None \
+                        else self._unread_sum + t
                 if self._first_unread is None:
                     self._first_unread = runner.iter + 1
             due = (self.every_n_inner_iters(batch_idx, self.interval)
@@ -126,14 +134,15 @@ class NonFiniteLossHook(Hook):
                    or self._iter_checkpoint_due(runner))
             if not due:
                 return
-            all_finite = self._finite is None or bool(self._finite)
+            all_finite = self._unread_sum is None or bool(
+                torch.isfinite(self._unread_sum))
             if self._first_unread is not None and \
                     self._first_unread < runner.iter + 1:
                 where = (f'one of global iters {self._first_unread}-'
                          f'{runner.iter + 1} (read every {self.interval} '
                          'iterations), the last being '
                          f'{self._where(runner, batch_idx)}')
-            self._finite, self._first_unread = None, None
+            self._unread_sum, self._first_unread = None, None
             if all_finite:
                 losses = {}
         bad = [(k, _value(v)) for k, v in losses.items()

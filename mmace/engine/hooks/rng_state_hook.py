@@ -67,8 +67,8 @@ class RNGStateHook(Hook):
     epoch unless ``persistent_workers=True``, whose worker processes keep a
     random state that cannot be saved (the hook warns on resume).
 
-    mmace's ``configs/_base_/default_runtime.py`` registers it as
-    ``default_hooks.rng_state``.
+    mmace's ``configs/_base_/default_runtime.py`` has it in
+    ``custom_hooks``.
     """
 
     priority = 'NORMAL'

@@ -1,8 +1,9 @@
 from typing import Sequence
 
 import torch.nn as nn
+from mmengine.dist import broadcast, get_world_size
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
+from mmengine.model import BaseModule, is_model_wrapper
 from mmpretrain.registry import HOOKS
 
 from mmace.utils.errors import ConfigError
@@ -10,7 +11,7 @@ from mmace.utils.errors import ConfigError
 
 @HOOKS.register_module()
 class SecondStageHook(Hook):
-    """Train the second stage of a decoupled method on a first-stage model.
+    """Start the second stage of a decoupled method from the first stage.
 
     The decoupling recipes (Kang et al., ICLR 2020) keep a first-stage
     representation and retrain only part of the classifier: cRT
@@ -20,61 +21,71 @@ class SecondStageHook(Hook):
 
     - refuses to start without ``load_from`` (or a resume): a second stage
       on random features would train and report numbers that mean nothing;
-    - re-initialises the ``reinit`` modules (``reset_parameters()``) when
-      the training starts from ``load_from``, not when it resumes;
-    - freezes the ``freeze`` parameters (``requires_grad=False``) and keeps
-      the ``freeze`` modules in eval mode every epoch, so their batch-norm
-      statistics stay those of the first stage.
+    - re-initialises the ``reinit`` modules with their own initialisation
+      (their ``init_cfg`` / ``init_weights()``, as when the model was
+      built) when the training starts from ``load_from``, not when it
+      resumes. Under distributed training the new weights are broadcast
+      from rank 0, so every process starts from the same ones.
 
-    Names are dotted paths in the model (``'backbone'``, ``'head.fc'``,
-    ``'head.fc.weight'``); a module name covers all its parameters.
+    What stays frozen is set where mmengine needs it, in the config, before
+    the model is built and wrapped (DDP reduces the gradients of the
+    parameters that require them when it wraps the model, before any hook
+    runs): the backbone's ``frozen_stages`` and ``norm_eval=True`` freeze
+    it and keep its batch-norm statistics; ``optim_wrapper.paramwise_cfg``
+    with ``lr_mult=0., decay_mult=0.`` keeps any other parameter
+    unchanged.
 
     Args:
-        reinit (Sequence[str]): Modules to re-initialise. Defaults to ().
-        freeze (Sequence[str]): Modules or parameters to freeze.
-            Defaults to ``('backbone', 'neck')``.
+        reinit (Sequence[str]): Dotted names of the modules to
+            re-initialise (e.g. ``'head'``); each must be an mmengine
+            ``BaseModule``. Defaults to ().
 
     Example:
         >>> load_from = 'work_dirs/ce_r32_cifar10-lt-100/epoch_400.pth'
-        >>> custom_hooks = [dict(type='SecondStageHook', reinit=['head.fc'],
-        >>>                      freeze=['backbone', 'neck'])]
+        >>> model = dict(backbone=dict(frozen_stages=3, norm_eval=True))
+        >>> custom_hooks = [dict(type='SecondStageHook', reinit=['head'])]
     """
 
     priority = 'VERY_HIGH'
 
-    def __init__(self,
-                 reinit: Sequence[str] = (),
-                 freeze: Sequence[str] = ('backbone', 'neck')) -> None:
-        for name, value in (('reinit', reinit), ('freeze', freeze)):
-            if isinstance(value, str) or not all(
-                    isinstance(v, str) for v in value):
-                raise ConfigError(f'SecondStageHook: `{name}` must be a list '
-                                  f'of module names, got {value!r}')
+    def __init__(self, reinit: Sequence[str] = ()) -> None:
+        if isinstance(reinit, str) or not all(
+                isinstance(v, str) for v in reinit):
+            raise ConfigError('SecondStageHook: `reinit` must be a list of '
+                              f'module names, got {reinit!r}')
         self.reinit = list(reinit)
-        self.freeze = list(freeze)
-        self._frozen_modules = []  # found in before_train
 
-    @staticmethod
-    def _model(runner) -> nn.Module:
-        model = runner.model
-        return model.module if is_model_wrapper(model) else model
+    def reinit_modules(self, model: nn.Module) -> None:
+        """Re-initialise the ``reinit`` modules of ``model`` (unwrapped)
+        with their own initialisation.
 
-    def before_train(self, runner) -> None:
-        model = self._model(runner)
+        Args:
+            model (nn.Module): The model.
+        """
         modules = dict(model.named_modules())
-        params = dict(model.named_parameters())
         for name in self.reinit:
-            module = modules.get(name)
-            if module is None or not hasattr(module, 'reset_parameters'):
+            if not isinstance(modules.get(name), BaseModule):
+                some = [n for n, m in modules.items()
+                        if n and isinstance(m, BaseModule)][:6]
                 raise ConfigError(
                     f'SecondStageHook: reinit names {name!r}, which is not '
-                    'a module with reset_parameters() in this model '
-                    f'(e.g. {[n for n in modules if n][:6]})')
-        for name in self.freeze:
-            if name not in modules and name not in params:
-                raise ConfigError(
-                    f'SecondStageHook: freeze names {name!r}, which is '
-                    'neither a module nor a parameter of this model')
+                    'an mmengine BaseModule (with its own init_cfg / '
+                    f'init_weights) of this model (e.g. {some})')
+        for name in self.reinit:
+            module = modules[name]
+            # init_weights() runs once per module; mark the module and its
+            # sub-modules as not initialised to run it again.
+            for sub in module.modules():
+                if isinstance(sub, BaseModule):
+                    sub.is_init = False
+            module.init_weights()
+            if get_world_size() > 1:
+                for tensor in module.state_dict().values():
+                    broadcast(tensor, src=0)
+
+    def before_train(self, runner) -> None:
+        model = runner.model.module if is_model_wrapper(runner.model) \
+            else runner.model
         resumed = runner.iter > 0
         if not resumed and not runner.cfg.get('load_from'):
             raise ConfigError(
@@ -82,23 +93,7 @@ class SecondStageHook(Hook):
                 'the first-stage checkpoint: --cfg-options '
                 'load_from=work_dirs/<stage-1 run>/epoch_N.pth')
         if not resumed:
-            for name in self.reinit:
-                modules[name].reset_parameters()
+            self.reinit_modules(model)
             runner.logger.info(
                 f'SecondStageHook: from {runner.cfg.load_from}; '
-                f're-initialised {self.reinit or "nothing"}, frozen '
-                f'{self.freeze or "nothing"}')
-        for pname, param in params.items():
-            if any(pname == f or pname.startswith(f + '.')
-                   for f in self.freeze):
-                param.requires_grad_(False)
-        self._frozen_modules = [modules[n] for n in self.freeze
-                                if n in modules]
-
-    def before_train_iter(self, runner, batch_idx: int,
-                          data_batch=None) -> None:
-        # The train loop puts the whole model in train mode at every epoch
-        # start, after the before_train_epoch hooks.
-        for module in self._frozen_modules:
-            if module.training:
-                module.eval()
+                f're-initialised {self.reinit or "nothing"}')

@@ -9,7 +9,7 @@ from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapper
 from mmengine.registry import OPTIM_WRAPPERS, OPTIMIZERS
 from mmpretrain.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
-from ...models.utils.ace import lr_scales
+from ...models.ace.planner import lr_scales
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()

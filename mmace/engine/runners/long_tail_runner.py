@@ -1,4 +1,6 @@
 import copy
+import importlib
+import importlib.util
 import logging
 import os
 from typing import List, Optional
@@ -6,6 +8,7 @@ from typing import List, Optional
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config, ConfigDict
+from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
@@ -14,6 +17,8 @@ from mmpretrain.registry import DATASETS, RUNNERS
 
 from ...models.utils.checks import (check_eq7_schedulers,
                                     check_num_experts_match)
+from ...utils.checkpoint_io import read_checkpoint, recorded_class_counts
+from ...utils.errors import ConfigError
 from .reliable_checkpoints import ReliableCheckpointsMixin
 
 #: Placeholder a config writes where the training-set class counts belong.
@@ -28,28 +33,29 @@ def takes_class_counts(type_) -> bool:
     """Whether a config ``type`` takes training-set counts.
 
     Such classes say so with a class attribute ``takes_class_counts = True``
-    (the ACE heads through ``ExpertCountsMixin``, the long-tail metrics);
+    (the ACE heads through ``ACEHeadMixin``, the long-tail metrics);
     a config that leaves their ``class_counts`` out means ``'auto'``. Found
     through the registries, so a user's own class opts in the same way.
     """
     if isinstance(type_, type):
         return bool(getattr(type_, 'takes_class_counts', False))
-    if not isinstance(type_, str):
+    if not isinstance(type_, str) or not type_:
         return False
-    import importlib
     for package, names in COUNT_REGISTRIES:
-        try:
-            registry_module = importlib.import_module(f'{package}.registry')
-        except Exception:  # not installed, or an incompatible mmcv
+        # mmdet and mmseg are optional; `import mmace` has already imported
+        # those that are installed.
+        if importlib.util.find_spec(package) is None:
             continue
+        registry_module = importlib.import_module(f'{package}.registry')
         for name in names:
-            try:
-                cls = getattr(registry_module, name).get(type_)
-            except Exception:  # e.g. a scope prefix of another package
-                cls = None
+            # Registry.get returns None for unknown names and for scope
+            # prefixes it does not know.
+            cls = getattr(registry_module, name).get(type_)
             if cls is not None and getattr(cls, 'takes_class_counts', False):
                 return True
     return False
+
+
 #: Where a model keeps the head whose ``num_classes`` must fit the counts.
 HEAD_PATHS = ('head', 'roi_head.bbox_head', 'decode_head')
 
@@ -71,22 +77,35 @@ def _find_auto_counts(node, path=''):
             yield from _find_auto_counts(value, f'{path}[{i}]')
 
 
-def fill_auto_class_counts(cfg: Config) -> Optional[List[int]]:
+def fill_auto_class_counts(cfg: Config,
+                           checkpoint: Optional[dict] = None
+                           ) -> Optional[List[int]]:
     """Replace every ``class_counts='auto'`` with the training-set counts.
 
-    The counts are computed once, by :func:`mmace.datasets.get_class_counts`
-    on ``cfg.train_dataloader.dataset``; the ACE planner, the optimizer
-    constructor (through the head) and the metrics then all see the same
-    numbers, and nobody types counts into a config. Images per class for
-    classification, non-crowd instances per class for detection (images per
-    class with the top-level key ``class_count_unit='image'``), pixels per
-    class for segmentation.
+    The counts have one source, so the ACE planner, the optimizer
+    constructor (through the head) and the metrics all see the same numbers
+    and nobody types counts into a config:
+
+    - Training (the config has ``train_dataloader``): the training dataset
+      is built once and :func:`mmace.datasets.get_class_counts` counts it
+      (images per class for classification, non-crowd instances per class
+      for detection, images per class with the top-level key
+      ``class_count_unit='image'``, pixels per class for segmentation). The
+      counts are recorded in the dataset's metainfo
+      (:func:`record_class_counts`), which mmengine saves in every
+      checkpoint as ``meta['dataset_meta']``.
+    - Testing (no ``train_dataloader``, as ``tools/test.py`` runs): the
+      counts the checkpoint in ``load_from`` recorded. Nothing is counted
+      and the training set is not needed.
+
+    Args:
+        cfg (Config): The config; changed in place.
+        checkpoint (dict, optional): ``load_from`` already read, when
+            testing. Defaults to None, which reads it if needed.
 
     Returns:
         list[int] | None: The counts, or None when nothing asked for them.
     """
-    from mmace.datasets import get_class_counts
-
     sections = ('model', 'val_evaluator', 'test_evaluator')
     found = [hit for name in sections if cfg.get(name) is not None
              for hit in _find_auto_counts(cfg[name], name)]
@@ -94,16 +113,22 @@ def fill_auto_class_counts(cfg: Config) -> Optional[List[int]]:
         return None
     paths = ', '.join(path for _, _, path in found)
     dataset_cfg = (cfg.get('train_dataloader') or {}).get('dataset')
-    if dataset_cfg is None:
-        raise ValueError(
-            f'{paths} is "auto", which reads the training-set class counts '
-            'from train_dataloader.dataset, but the config has none. Add '
-            'train_dataloader.dataset or set class_counts explicitly.')
-    scope = cfg.get('default_scope', 'mmpretrain')
-    with DefaultScope.overwrite_default_scope(scope):
-        dataset = DATASETS.build(copy.deepcopy(dataset_cfg))
-    counts = [int(c) for c in get_class_counts(
-        dataset, unit=cfg.get('class_count_unit'))]
+    load_from = cfg.get('load_from')
+    if dataset_cfg is not None:
+        counts = count_training_set(cfg)
+        source = 'train_dataloader.dataset'
+    elif load_from:
+        if checkpoint is None:
+            checkpoint = read_checkpoint(load_from)
+        counts = recorded_class_counts(checkpoint, load_from)
+        source = f'recorded in {load_from}'
+    else:
+        raise ConfigError(
+            f'{paths} is "auto": the training-set class counts, counted on '
+            'train_dataloader.dataset when training and read from the '
+            'checkpoint in load_from (its meta["dataset_meta"]'
+            '["class_counts"]) when testing, but the config has neither. '
+            'Add one, or set class_counts explicitly.')
     for container, key, _ in found:
         container[key] = counts
     if isinstance(cfg, Config) and len(counts) > 100:
@@ -112,9 +137,70 @@ def fill_auto_class_counts(cfg: Config) -> Optional[List[int]]:
         super(Config, cfg).__setattr__('_format_python_code', False)
     print_log(
         f'class_counts for {paths}: {len(counts)} classes, '
-        f'{sum(counts)} training samples (from train_dataloader.dataset)',
+        f'{sum(counts)} training samples ({source})',
         logger='current')
     return counts
+
+
+def count_training_set(cfg: Config) -> List[int]:
+    """Count ``cfg.train_dataloader.dataset`` once and record the counts.
+
+    Args:
+        cfg (Config): The config; the dataset config is changed in place
+            (see :func:`record_class_counts`).
+
+    Returns:
+        list[int]: The counts of :func:`mmace.datasets.get_class_counts`.
+    """
+    from mmace.datasets import get_class_counts
+
+    dataset_cfg = cfg.train_dataloader.dataset
+    scope = cfg.get('default_scope', 'mmpretrain')
+    with DefaultScope.overwrite_default_scope(scope):
+        dataset = DATASETS.build(copy.deepcopy(dataset_cfg))
+    counts = [int(c) for c in get_class_counts(
+        dataset, unit=cfg.get('class_count_unit'))]
+    if not record_class_counts(dataset_cfg, dataset, counts):
+        print_log(
+            f'{type(dataset).__name__} (train_dataloader.dataset) has no '
+            "metainfo that can hold 'class_counts', so its checkpoints will "
+            'not record them; testing them needs explicit class_counts.',
+            logger='current', level=logging.WARNING)
+    return counts
+
+
+def record_class_counts(dataset_cfg: dict, dataset, counts: List[int]) -> bool:
+    """Make ``class_counts`` part of a training dataset's metainfo.
+
+    mmengine saves the training set's metainfo in every checkpoint
+    (``meta['dataset_meta']``); that is where testing reads the counts.
+    :class:`~mmace.datasets.LongTailDataset` and
+    :class:`~mmace.datasets.LTListDataset` put them there themselves; for
+    any other mmengine ``BaseDataset`` (mmdet's COCO, mmseg's datasets,
+    mmpretrain's) they are added to its ``metainfo`` argument, and dataset
+    wrappers with one ``dataset`` pass it on to that.
+
+    Args:
+        dataset_cfg (dict): The dataset's config; changed in place.
+        dataset: The dataset built from it.
+        counts (list[int]): The counts to record.
+
+    Returns:
+        bool: Whether the dataset's metainfo now holds the counts.
+    """
+    metainfo = getattr(dataset, 'metainfo', None)
+    if not isinstance(metainfo, dict):
+        return False
+    if 'class_counts' in metainfo:
+        return True
+    if isinstance(dataset, BaseDataset):
+        dataset_cfg['metainfo'] = dict(
+            dataset_cfg.get('metainfo') or {}, class_counts=counts)
+        return True
+    inner_cfg = dataset_cfg.get('dataset')
+    inner = getattr(dataset, 'dataset', None)
+    return isinstance(inner_cfg, dict) and inner is not None and \
+        record_class_counts(inner_cfg, inner, counts)
 
 
 def check_head_num_classes(cfg: Config, counts: Optional[List[int]]) -> None:
@@ -149,29 +235,9 @@ def check_head_num_classes(cfg: Config, counts: Optional[List[int]]) -> None:
                 continue
             where = f'model.{path}' + (f'[{i}]' if len(heads) > 1 else '')
             raise ValueError(
-                f'the training set (train_dataloader.dataset) has '
-                f'{len(counts)} classes but the head ({head.get("type")}) '
+                f'the training-set class counts have {len(counts)} '
+                f'classes but the head ({head.get("type")}) '
                 f'has {where}.num_classes={num_classes}; make them equal')
-
-
-def drop_disabled_default_hooks(cfg: Config) -> None:
-    """Let ``default_hooks.<name>=None`` switch off mmace's default hooks.
-
-    mmengine accepts None only for its own default hooks (``checkpoint``,
-    ``logger``, ...) and fails with a bare ``AssertionError`` for others,
-    such as ``non_finite_loss`` and ``rng_state`` of mmace's
-    ``default_runtime.py``.
-
-    Args:
-        cfg (Config): The config; ``default_hooks`` is changed in place.
-    """
-    mmengine_own = ('runtime_info', 'timer', 'sampler_seed', 'logger',
-                    'param_scheduler', 'checkpoint')
-    hooks = cfg.get('default_hooks')
-    if isinstance(hooks, dict):
-        for name in [k for k, v in hooks.items()
-                     if v is None and k not in mmengine_own]:
-            hooks.pop(name)
 
 
 def fall_back_from_amp(cfg: Config) -> None:
@@ -234,13 +300,15 @@ class LongTailRunner(ReliableCheckpointsMixin, Runner):
     Set ``runner_type='LongTailRunner'`` in a config (mmace's
     ``configs/_base_/default_runtime.py`` does) and every
     ``class_counts='auto'`` in ``model``, ``val_evaluator`` and
-    ``test_evaluator`` is filled from ``train_dataloader.dataset`` before
-    anything is built. It also runs ``launcher='pytorch'`` on CPU-only
-    machines (gloo), and checks the config before anything is built: all
-    of it must happen before the optimizer exists, so it lives here (what
-    can wait is in hooks). Checkpoint reading and writing are those of
-    :class:`ReliableCheckpointsMixin`; everything else is mmengine's
-    ``Runner``.
+    ``test_evaluator`` is filled before anything is built: from
+    ``train_dataloader.dataset`` when training, from the checkpoint in
+    ``load_from`` when the config has no ``train_dataloader`` (testing;
+    :func:`fill_auto_class_counts`). It also runs ``launcher='pytorch'`` on
+    CPU-only machines (gloo), and checks the config before anything is
+    built: all of it must happen before the optimizer exists, so it lives
+    here (what can wait is in hooks). Checkpoint reading and writing are
+    those of :class:`ReliableCheckpointsMixin`; everything else is
+    mmengine's ``Runner``.
     """
 
     @classmethod
@@ -249,7 +317,14 @@ class LongTailRunner(ReliableCheckpointsMixin, Runner):
         check_num_experts_match(cfg.get('model'))
         check_eq7_schedulers(cfg)
         setup_cpu_distributed(cfg)
-        drop_disabled_default_hooks(cfg)
         fall_back_from_amp(cfg)
-        check_head_num_classes(cfg, fill_auto_class_counts(cfg))
-        return super().from_cfg(cfg)
+        checkpoint = None
+        if cfg.get('train_dataloader') is None and cfg.get('load_from'):
+            # Testing: the checkpoint is read once, here, for the class
+            # counts it recorded, and loaded from memory later.
+            checkpoint = read_checkpoint(cfg.load_from)
+        check_head_num_classes(cfg, fill_auto_class_counts(cfg, checkpoint))
+        runner = super().from_cfg(cfg)
+        if checkpoint is not None:
+            runner._preloaded = (cfg.load_from, checkpoint)
+        return runner

@@ -12,14 +12,15 @@ from mmengine.utils import mkdir_or_exist
 
 from mmpretrain.evaluation.metrics import Accuracy
 from mmpretrain.registry import METRICS
-from ...datasets.class_counts import resolve_class_counts, shot_splits
-from ...models.utils.checks import check_number
+from ...datasets.class_counts import shot_splits
+from ...models.utils.checks import check_int, check_number
+from .training_counts import TrainingCountsMixin
 
 SPLITS = ('many', 'medium', 'few')
 
 
 @METRICS.register_module()
-class LongTailAccuracy(Accuracy):
+class LongTailAccuracy(TrainingCountsMixin, Accuracy):
     r"""Top-k accuracy plus many-/medium-/few-shot accuracy.
 
     The classes are split by their number of **training** samples
@@ -112,9 +113,6 @@ class LongTailAccuracy(Accuracy):
     """  # noqa: E501
     default_prefix: Optional[str] = 'accuracy'
 
-    #: ``class_counts`` left out of a config means 'auto' (LongTailRunner).
-    takes_class_counts = True
-
     def __init__(self,
                  topk: Union[int, Sequence[int]] = (1, 5),
                  class_counts='auto',
@@ -139,40 +137,12 @@ class LongTailAccuracy(Accuracy):
         if per_class_out is not None and not isinstance(per_class_out, str):
             raise TypeError('per_class_out must be a path prefix (str) or '
                             f'None, got per_class_out={per_class_out!r}')
-        if ece_bins is not None and (isinstance(ece_bins, bool)
-                                     or not isinstance(ece_bins, int)
-                                     or ece_bins < 1):
-            raise ValueError('ece_bins must be a positive integer or None, '
-                             f'got ece_bins={ece_bins!r}')
-        self.ece_bins = ece_bins
+        self.ece_bins = check_int(
+            type(self).__name__, 'ece_bins', ece_bins, low=1, allow_none=True)
         self.class_counts = class_counts
         self.many_thr = many_thr
         self.few_thr = few_thr
         self.per_class_out = per_class_out
-
-    @property
-    def class_counts(self):
-        """The ``class_counts`` spec; setting it drops the resolved counts."""
-        return self._class_counts
-
-    @class_counts.setter
-    def class_counts(self, value):
-        self._class_counts = value
-        self._resolved_counts = None
-
-    def _get_counts(self, num_classes: Optional[int]) -> np.ndarray:
-        """Resolve ``class_counts`` and check it has ``num_classes`` items."""
-        # Resolving a dataset config builds the dataset: do it only once.
-        if self._resolved_counts is None:
-            self._resolved_counts = np.asarray(
-                resolve_class_counts(self._class_counts), dtype=np.int64)
-        counts = self._resolved_counts
-        if num_classes is not None and len(counts) != num_classes:
-            raise ValueError(
-                f'class_counts has {len(counts)} classes but the predictions '
-                f'have {num_classes}; class_counts must come from the '
-                'training set of the evaluated model')
-        return counts
 
     def process(self, data_batch, data_samples: Sequence[dict]):
         """Process one batch of data samples.
@@ -233,7 +203,7 @@ class LongTailAccuracy(Accuracy):
                 f'Only {sum(has_experts)} of {len(results)} data samples have '
                 '`expert_scores`; either all or none of them must have it.')
 
-        counts = self._get_counts(num_classes)
+        counts = self.training_counts(num_classes, 'the predictions')
         num_classes = len(counts)
         if target.numel() and (target.min() < 0
                                or target.max() >= num_classes):

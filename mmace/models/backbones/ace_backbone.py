@@ -24,11 +24,8 @@ class ACEBackbone(BaseBackbone):
     duplicated into K experts (``self.experts``, a ``ModuleList`` of
     ``nn.Sequential``); the rest is the shared trunk (``self.trunk``).
     The paper duplicates "the last residual block"; the whole last stage is
-    the default here and ``num_blocks`` makes it configurable. On
-    CIFAR-10-LT-100 (ResNet-32, 3 experts, 30 epochs, one seed) the whole
-    stage 3 (1.17M backbone parameters) gave 62.98 top-1 against 62.03 for
-    its last block (0.61M, 20 % faster to train), and was ahead under every
-    Eq. 2 read-out; the single-block experts were individually stronger.
+    the default here and ``num_blocks`` makes it configurable (the two are
+    compared in configs/ace/README.md).
 
     The forward pass returns one feature map per expert. Experts 2..K read a
     detached copy of the shared feature by default, so only expert 1's loss

@@ -7,14 +7,14 @@ from mmpretrain.models.heads import ClsHead
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from ..utils.ace import AGGREGATIONS, aggregate_logits, expert_probs
+from ..ace import ACEHeadMixin
+from ..ace.readout import AGGREGATIONS, aggregate_logits, expert_probs
 from ..utils.checks import check_bool, check_choice, check_int
-from ..utils.expert_counts import UNSET, ExpertCountsMixin
-from .lws_linear import LWSLinear
+from .lws import LWSLinear
 
 
 @MODELS.register_module()
-class ACEHead(ExpertCountsMixin, ClsHead):
+class ACEHead(ACEHeadMixin, ClsHead):
     """ACE head: K expert classifiers, their losses and their aggregation.
 
     Ally Complementary Experts (Cai et al., ICCV'21). The head takes the K
@@ -50,52 +50,29 @@ class ACEHead(ExpertCountsMixin, ClsHead):
             formula) or None (Table 7 (4)). Defaults to ``'plain'``.
         norm_reduce (str): How Eq. 2 reduces the rows of an expert's
             effective LWS weight (see
-            :func:`mmace.models.utils.ace.rescale_factors`): ``'sum'`` (the
+            :func:`mmace.models.ace.rescale_factors`): ``'sum'`` (the
             Frobenius norm over the rows) or ``'mean'`` (per class: the mean
-            of the rows' norms). Defaults to ``'sum'``.
-
-            Why ``'plain'`` + ``'sum'`` (tools/analysis_tools/readouts.py on
-            CIFAR-10-LT-100, ResNet-32, 3 experts, 30 epochs, seed 0; top-1,
-            expert stage = whole stage 3 / its last block)::
-
-                squared, sum (paper's formula)   60.55 / 59.86
-                squared, per-class mean          55.04 / 48.07
-                plain, sum (default)             62.98 / 62.03
-                plain, per-class mean            58.15 / 51.95
-                no rescale                       61.54 / 60.27
-                expert 1 alone                   53.67 / 54.58
-
-            The tail experts' rows are 1.5-1.8x as strong as expert 1's
-            (mean squared norm), so the per-class reading lets them
-            outvote the head classes and the ensemble fell below its own
-            expert 1 (48.07 < 54.58). The squared sum shrinks expert 3 to
-            0.43-0.61. The plain sum sits between: on CIFAR-100-LT-100
-            (issue 7, one checkpoint) its factors (0.69, 0.38) are close to
-            the per-class ones that scored best there (0.71, 0.43: 32.85
-            vs 30.17 for the squared sum and 30.61 for expert 1).
+            of the rows' norms). Defaults to ``'sum'``: the per-class
+            reading lets the tail experts, whose rows grow stronger than
+            expert 1's, outvote the head classes, and the squared sum
+            shrinks the last expert most; the plain sum sits between. The
+            measured comparison of the readings is in configs/ace/README.md
+            (``tools/analysis_tools/readouts.py`` reproduces it).
         norm_over (str): Rows of the weight norm in Eq. 2: ``'target'`` (the
             expert's target classes) or ``'all'``. Defaults to ``'target'``.
         rescale_inverse (bool): Eq. 2 in the released code's direction,
             :math:`f_i = \\|W_1\\| / \\|W_i\\|` (with ``rescale='plain'``,
             ``norm_reduce='mean'``, ``norm_weight='raw'`` it is exactly the
             authors' ``valid_model``); False is the printed direction
-            :math:`\\|W_i\\| / \\|W_1\\|`. Defaults to False: on
-            CIFAR-10-LT-100 (30 epochs) the inverse per-class reading on the
-            LWS-scaled weights beat the default by +0.88 top-1 on seed 0 and
-            lost by 0.89 on seed 1 with ``planner='classes'``, but won on
-            both seeds (+2.22, +1.02) with ``planner='share'``; the released
-            code's own reading (raw weights) lost 3.4 / 5.5 with
-            ``'classes'``. ``configs/ace/ace_r32_cifar10-lt-100.py`` uses
-            the inverse reading with the share planner.
+            :math:`\\|W_i\\| / \\|W_1\\|`. Defaults to False;
+            ``configs/ace/ace_r32_cifar10-lt-100.py`` uses the inverse
+            reading with the share planner (configs/ace/README.md).
         norm_weight (str): Which weight Eq. 2 measures: ``'scaled'`` (the
             LWS-scaled weight the logits use) or ``'raw'`` (without the LWS
             scale, as the released code). Defaults to ``'scaled'``.
         scale_bias (bool): Whether each LWS scale also multiplies its bias
             (Decoupling's LWS scales the whole logit); see
-            :class:`LWSLinear`. On CIFAR-10-LT-100 (15 epochs, seed 0) it
-            changed the default read-out by +0.14 top-1 (43.06 vs 42.92)
-            and no read-out by more than 0.6, inside the seed-to-seed spread,
-            so the default keeps the bias unscaled: then the scale acts on
+            :class:`LWSLinear`. Unscaled by default: then the scale acts on
             the weight rows alone, which is what Eq. 2 measures.
             Defaults to False.
         aggregation (str): ``'avg'`` (Eq. 3), ``'max'`` (Table 7 (2)) or
@@ -104,21 +81,20 @@ class ACEHead(ExpertCountsMixin, ClsHead):
             next ``C / K`` most frequent classes, as printed) or ``'share'``
             (the released code: expert ``i`` starts where the remaining
             classes hold ``share_thresholds[i - 2]`` of the samples); see
-            :func:`mmace.models.utils.ace.plan_target_masks`. Defaults to
+            :func:`mmace.models.ace.plan_target_masks`. Defaults to
             ``'classes'``, the one reading that needs no per-dataset
-            thresholds. On CIFAR-10-LT-100 (30 epochs, seeds 0 / 1)
-            ``'share'`` with the released ``[0.3, 0.05]`` won with every
-            read-out (+0.41 / +0.48 top-1 with the default one), so the
-            CIFAR-10-LT configs set it; the released code uses ``'share'``
-            on every dataset.
+            thresholds; the released code uses ``'share'`` on every
+            dataset, and so do the CIFAR-10-LT configs.
         share_thresholds (Sequence[float], optional): ``K - 1`` decreasing
             sample shares for ``planner='share'``, e.g. ``[0.3, 0.05]``
             (the authors' CIFAR-10-LT). Defaults to None.
         loss (dict | nn.Module): The per-expert losses, an
             :class:`mmace.models.losses.ACELoss` config: ``loss_weight``
-            (Eq. 4), ``com_weight`` (Eq. 5; 0 is Table 5 "without L_com"),
-            ``complement_form`` (``'squared'`` as printed or ``'norm'`` as
-            the released code) and ``split_specific`` (SSC, Table 5). Kept
+            (Eq. 4), ``complement`` (Eq. 5, a
+            :class:`mmace.models.losses.ComplementLoss` config with its
+            ``form``, ``'squared'`` as printed or ``'norm'`` as the released
+            code, and ``loss_weight``; None is Table 5 "without L_com"),
+            ``split_specific`` (SSC, Table 5) and ``logit_adjust_tau``. Kept
             as ``loss_module``, as in mmpretrain's ``ClsHead``.
             Defaults to ``dict(type='ACELoss')``.
         readout_expert (int, optional): Diagnosis (Table 5): predictions
@@ -134,9 +110,6 @@ class ACEHead(ExpertCountsMixin, ClsHead):
             aggregated prediction (hard labels only). Defaults to False.
         init_cfg (dict, optional): The config to control the initialization.
             Defaults to ``dict(type='Normal', layer='Linear', std=0.01)``.
-        split_specific, loss_weight, complement_loss: Deprecated, folded
-            into ``loss`` with a warning (``complement_loss=None`` is
-            ``com_weight=0``).
     """
 
     def __init__(self,
@@ -145,54 +118,29 @@ class ACEHead(ExpertCountsMixin, ClsHead):
                  num_experts: int = 3,
                  class_counts: Union[Sequence[int], torch.Tensor, dict, str,
                                      None] = 'auto',
-                 rescale: Optional[str] = 'plain',
-                 norm_reduce: str = 'sum',
-                 norm_over: str = 'target',
-                 rescale_inverse: bool = False,
-                 norm_weight: str = 'scaled',
                  scale_bias: bool = False,
                  aggregation: str = 'avg',
-                 planner: str = 'classes',
-                 share_thresholds: Optional[Sequence[float]] = None,
                  loss: Union[dict, nn.Module] = dict(type='ACELoss'),
-                 readout_expert: Optional[int] = None,
                  return_expert_scores: bool = False,
                  topk: Union[int, Tuple[int]] = (1, ),
                  cal_acc: bool = False,
                  init_cfg: Optional[dict] = dict(
                      type='Normal', layer='Linear', std=0.01),
-                 split_specific=UNSET,
-                 loss_weight=UNSET,
-                 complement_loss=UNSET):
+                 **ace_options):
         owner = type(self).__name__
         num_classes = check_int(owner, 'num_classes', num_classes, 1)
         in_channels = check_int(owner, 'in_channels', in_channels, 1)
-        num_experts = check_int(owner, 'num_experts', num_experts, 1)
-        if num_experts > num_classes:
-            raise ValueError(
-                f'num_experts={num_experts} must be between 1 and '
-                f'num_classes={num_classes}: every expert needs at least '
-                'one target class')
+        num_experts = self.init_num_experts(num_experts, num_classes)
         check_choice(owner, 'aggregation', aggregation, AGGREGATIONS)
         check_bool(owner, 'scale_bias', scale_bias)
         check_bool(owner, 'return_expert_scores', return_expert_scores)
         check_bool(owner, 'cal_acc', cal_acc)
-        self.num_experts = num_experts
-        loss = self.build_ace_loss(
-            loss, 'loss',
-            split_specific=UNSET if split_specific is UNSET else
-            ('split_specific', split_specific),
-            loss_weight=UNSET if loss_weight is UNSET else
-            ('loss_weight', loss_weight),
-            complement_loss=UNSET if complement_loss is UNSET else
-            ('com_weight', _legacy_com_weight(owner, complement_loss)))
+        loss = self.build_ace_loss(loss, 'loss')
         # ClsHead keeps the loss as `loss_module` (what mmpretrain's hooks,
         # e.g. SwitchRecipeHook, expect); here it is the ACE loss.
         ClsHead.__init__(
             self, loss=loss, topk=topk, cal_acc=cal_acc, init_cfg=init_cfg)
-        self.init_ace_options(rescale, norm_reduce, norm_over,
-                              rescale_inverse, norm_weight, planner,
-                              share_thresholds, readout_expert)
+        self.init_ace_options(**ace_options)
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.aggregation = aggregation
@@ -241,7 +189,8 @@ class ACEHead(ExpertCountsMixin, ClsHead):
         if self.readout_expert is not None:
             return self.readout_logits(logits)
         return aggregate_logits(logits, self.target_masks,
-                                self.rescale_factors(), self.aggregation)
+                                self.rescale_factors(),
+                                aggregation=self.aggregation)
 
     def forward(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
         """The aggregated logits ``[N, C]``."""
@@ -255,12 +204,12 @@ class ACEHead(ExpertCountsMixin, ClsHead):
 
         As mmpretrain's re-parameterisable models do: afterwards ``forward``
         and ``predict`` score with ``deploy_fc``
-        (:func:`mmace.models.utils.fold.fold_ace_head`), one matrix product
+        (:func:`mmace.models.ace.fold_ace_head`), one matrix product
         on the concatenated expert features, giving the same logits up to
         float rounding. For inference only: the folded layer is a snapshot
         of the weights. ``aggregation='max'`` is not linear and raises.
         """
-        from ..utils.fold import fold_ace_head
+        from ..ace.fold import fold_ace_head
         if self.readout_expert is not None:
             raise ValueError('switch_to_deploy folds the ACE aggregate; it '
                              'is not for readout_expert (a diagnosis)')
@@ -285,8 +234,7 @@ class ACEHead(ExpertCountsMixin, ClsHead):
             targets = torch.stack([i.gt_score for i in data_samples])
         else:
             targets = torch.cat([i.gt_label for i in data_samples])
-        losses = self.loss_module(logits, targets, self.target_masks,
-                                  class_counts=self.class_counts)
+        losses = self.loss_module(logits, targets, self.target_masks)
         if self.cal_acc:
             if targets.dim() != 1:
                 raise ValueError('cal_acc needs hard labels; it is '
@@ -325,17 +273,3 @@ class ACEHead(ExpertCountsMixin, ClsHead):
                 sample.set_field(prob, 'expert_scores')
         return predictions
 
-
-def _legacy_com_weight(owner: str, complement_loss) -> float:
-    """The ``com_weight`` of the deprecated ``complement_loss=`` keyword."""
-    if complement_loss is None:
-        return 0.0
-    if isinstance(complement_loss, dict) and \
-            complement_loss.get('type') == 'ComplementLoss':
-        return complement_loss.get('loss_weight', 1.0)
-    if type(complement_loss).__name__ == 'ComplementLoss':
-        return complement_loss.loss_weight
-    raise ValueError(
-        f'{owner}: complement_loss={complement_loss!r} is not a '
-        "ComplementLoss; set the complement term with loss=dict("
-        "type='ACELoss', com_weight=..., complement_form=...)")

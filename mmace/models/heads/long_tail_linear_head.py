@@ -8,11 +8,12 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from ..utils.checks import check_number
-from .lws_linear import LWSLinear
+from ..utils.class_counts import ClassCountsMixin, log_prior
+from .lws import LWSLinear
 
 
 @MODELS.register_module()
-class LongTailLinearClsHead(LinearClsHead):
+class LongTailLinearClsHead(ClassCountsMixin, LinearClsHead):
     """``LinearClsHead`` with the decoupling family's classifier options.
 
     Two post-hoc corrections act on a plainly trained (e.g. cross-entropy)
@@ -24,8 +25,12 @@ class LongTailLinearClsHead(LinearClsHead):
     - ``tau_norm``: the tau-normalised classifier (Kang et al., ICLR 2020),
       each class row ``w_c / ||w_c||^tau_norm`` (the bias is kept).
 
-    The counts are a non-persistent buffer, so a ``LinearClsHead``
-    checkpoint loads strictly: ``model.head.type='LongTailLinearClsHead'``
+    The training class counts are kept as in the ACE heads
+    (:class:`~mmace.models.utils.class_counts.ClassCountsMixin`): a
+    persistent buffer filled once from ``class_counts`` or a checkpoint and
+    handed to the loss (``LogitAdjustedLoss``, ``BalancedSoftmaxLoss``,
+    ``LDAMLoss`` need them). A ``LinearClsHead`` checkpoint, which has no
+    counts, keeps the config's: ``model.head.type='LongTailLinearClsHead'``
     plus the option, with ``tools/test.py CONFIG CE_CHECKPOINT``.
 
     ``cosine=True`` makes the classifier a cosine one (mmpretrain's
@@ -51,14 +56,12 @@ class LongTailLinearClsHead(LinearClsHead):
             switches it off. Defaults to None.
         lws (bool): Learnable per-class logit scales. Defaults to False.
         cosine (bool): Cosine classifier. Defaults to False.
-        class_counts (Sequence[int] | str, optional): Training samples per
-            class (``'auto'``: filled by ``LongTailRunner``); needed by
-            ``posthoc_tau``. Defaults to ``'auto'``.
+        class_counts (Sequence[int] | ndarray | Tensor | dict | str,
+            optional): Training samples per class (``'auto'``: filled by
+            ``LongTailRunner``); needed by ``posthoc_tau`` and by a loss
+            shaped by them. Defaults to ``'auto'``.
         **kwargs: ``LinearClsHead`` arguments (``loss``, ``topk``, ...).
     """
-
-    #: ``class_counts`` left out of a config means 'auto' (LongTailRunner).
-    takes_class_counts = True
 
     def __init__(self, num_classes: int, in_channels: int,
                  posthoc_tau: float = 0., tau_norm: Optional[float] = None,
@@ -79,17 +82,16 @@ class LongTailLinearClsHead(LinearClsHead):
             check_number(owner, 'tau_norm', tau_norm, 0)
         self.posthoc_tau = posthoc_tau
         self.tau_norm = tau_norm
-        counts = None
-        if not (class_counts is None or isinstance(class_counts, str)):
-            counts = torch.as_tensor(class_counts, dtype=torch.float)
-            if counts.shape != (num_classes, ) or not bool(
-                    (counts > 0).all()):
-                raise ValueError(
-                    f'{owner}: class_counts must be {num_classes} positive '
-                    f'counts (num_classes), got {class_counts!r}')
-        elif posthoc_tau > 0 and class_counts is None:
-            raise ValueError(f'{owner}: posthoc_tau needs class_counts')
-        self.register_buffer('class_counts', counts, persistent=False)
+        self.register_buffer('log_prior', None, persistent=False)
+        self.init_class_counts(class_counts)
+
+    def _class_counts_set(self) -> None:
+        super()._class_counts_set()
+        # Computed (and checked) now where posthoc_tau needs it; else when
+        # posthoc_tau is first switched on (a post-hoc sweep).
+        self.log_prior = log_prior(
+            type(self).__name__, self.class_counts,
+            'posthoc_tau') if self.posthoc_tau > 0 else None
 
     def adjusted_logits(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
         """The logits with the configured corrections."""
@@ -104,13 +106,11 @@ class LongTailLinearClsHead(LinearClsHead):
         if self.lws:
             logits = logits * self.fc.scale
         if self.posthoc_tau > 0:
-            if self.class_counts is None:
-                raise RuntimeError(
-                    f'{type(self).__name__}: posthoc_tau needs the training '
-                    "class counts: run with runner_type='LongTailRunner' "
-                    "(class_counts='auto') or pass class_counts")
-            prior = self.class_counts / self.class_counts.sum()
-            logits = logits - self.posthoc_tau * prior.log()
+            self._check_counts()
+            if self.log_prior is None:  # posthoc_tau switched on later
+                self.log_prior = log_prior(type(self).__name__,
+                                           self.class_counts, 'posthoc_tau')
+            logits = logits - self.posthoc_tau * self.log_prior
         return logits
 
     def predict(self,

@@ -20,7 +20,8 @@ from mmpretrain.structures import DataSample
 import mmace  # noqa: F401
 from conftest import ace_cifar_model
 from mmace.engine.hooks import ChannelsLastHook
-from mmace.models.utils import ace
+from mmace.models import ace
+from mmace.models.losses import ACELoss
 
 CL = torch.channels_last
 COUNTS = [500, 300, 180, 100, 60, 40, 20, 12, 8, 5]
@@ -122,8 +123,8 @@ def test_dense_ace_math_on_channels_last_logits():
     logits = [torch.randn(2, 6, 4, 5, requires_grad=True) for _ in range(3)]
     labels = torch.randint(0, 6, (2, 4, 5))
     nhwc = [z.contiguous(memory_format=CL) for z in logits]
-    a = ace.ace_losses(logits, labels, masks)
-    b = ace.ace_losses(nhwc, labels, masks)
+    a = ACELoss().terms(logits, labels, masks)
+    b = ACELoss().terms(nhwc, labels, masks)
     for key in ('cls', 'com', 'size'):
         assert torch.allclose(a[key], b[key], atol=1e-6), key
     ga = torch.autograd.grad((a['cls'] + a['com']).sum(), logits)

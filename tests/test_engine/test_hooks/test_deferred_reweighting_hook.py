@@ -34,7 +34,8 @@ class _Runner:
 
 
 def test_drw_hook_switches_class_weights_on_at_start_epoch():
-    loss = LDAMLoss(class_counts=COUNTS)
+    loss = LDAMLoss()
+    loss.set_class_counts(torch.tensor(COUNTS, dtype=torch.float))
     runner = _Runner(loss, [0] * 8 + [1] * 2)
     hook = DeferredReweightingHook(start_epoch=2, beta=0.5)
     hook.before_train(runner)

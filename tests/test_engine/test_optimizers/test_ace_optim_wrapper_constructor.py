@@ -2,7 +2,7 @@
 
 The expected expert shares are written out by hand (CIFAR-10-LT-100) or
 computed here in plain Python (Places-LT), independently of
-``mmace.models.utils.ace``.
+``mmace.models.ace``.
 """
 import math
 from collections import Counter
@@ -15,7 +15,7 @@ from mmengine.registry import init_default_scope
 
 import mmace  # noqa: F401  (registers the constructor)
 from mmace.engine import ACEOptimWrapperConstructor
-from mmace.models.utils.ace import expert_shares, plan_target_masks
+from mmace.models.ace import expert_shares, plan_target_masks
 
 from conftest import LT_LISTS
 

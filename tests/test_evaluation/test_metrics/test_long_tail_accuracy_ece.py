@@ -133,7 +133,8 @@ def test_labels_only_predictions_skip_ece():
     assert 'accuracy/ece' not in results and 'accuracy/top1' in results
 
 
-@pytest.mark.parametrize('bins', [0, -3, 2.5, True])
-def test_invalid_bins(bins):
-    with pytest.raises(ValueError, match='ece_bins'):
+@pytest.mark.parametrize('bins,error', [(0, ValueError), (-3, ValueError),
+                                        (2.5, TypeError), (True, TypeError)])
+def test_invalid_bins(bins, error):
+    with pytest.raises(error, match=f'LongTailAccuracy: ece_bins={bins}'):
         LongTailAccuracy(class_counts=COUNTS, ece_bins=bins)

@@ -12,7 +12,7 @@ from mmpretrain.registry import MODELS
 import mmace  # noqa: F401  (registers the modules)
 from conftest import ace_cifar_model, samples
 from mmace.models.heads import ACEHead
-from mmace.models.utils.ace import aggregate_logits, rescale_factors
+from mmace.models.ace import aggregate_logits, rescale_factors
 
 # 10 classes, not sorted by index: ranks c2 c8 c5 | c0 c9 c1 | c6 c7 c3 c4.
 COUNTS = [50, 30, 90, 10, 10, 70, 20, 20, 80, 40]
@@ -87,7 +87,7 @@ def test_head_loss_variants():
         'accuracy_top-1', 'loss_cls_e1', 'loss_cls_e2', 'loss_cls_e3',
         'loss_com_e1', 'loss_com_e2', 'loss_com_e3']
     head = ACEHead(10, 8, class_counts=COUNTS,
-                   loss=dict(type='ACELoss', com_weight=0., loss_weight=2.))
+                   loss=dict(type='ACELoss', complement=None, loss_weight=2.))
     base = ACEHead(10, 8, class_counts=COUNTS)
     base.load_state_dict(head.state_dict())
     losses = head.loss(feats, samples(labels))
@@ -95,7 +95,8 @@ def test_head_loss_variants():
     assert torch.allclose(losses['loss_cls_e2'],
                           2 * base.loss(feats, samples(labels))['loss_cls_e2'])
     ssc = ACEHead(10, 8, class_counts=COUNTS,
-                  loss=dict(type='ACELoss', split_specific=True))
+                  loss=dict(type='ACELoss', split_specific=True,
+                            complement=None))
     assert not any('com' in k for k in ssc.loss(feats, samples(labels)))
     # Mixup scores: sample 0 = 0.6 * class 3 (expert 3) + 0.4 * class 2.
     mixed = samples(labels)
@@ -163,11 +164,12 @@ def test_head_loss_is_its_clshead_loss_module():
     """ACEHead goes through ClsHead.__init__: ``loss_module`` is the ACE
     loss, and a bare ``loss=dict(...)`` defaults to ``type='ACELoss'``."""
     from mmace.models.losses import ACELoss
-    head = ACEHead(10, 8, class_counts=COUNTS,
-                   loss=dict(complement_form='norm', com_weight=0.5))
+    head = ACEHead(
+        10, 8, class_counts=COUNTS,
+        loss=dict(complement=dict(form='norm', loss_weight=0.5)))
     assert isinstance(head.loss_module, ACELoss)
-    assert head.loss_module.complement_form == 'norm'
-    assert head.loss_module.com_weight == 0.5
+    assert head.loss_module.complement.form == 'norm'
+    assert head.loss_module.complement.loss_weight == 0.5
     assert 'loss_module' not in ''.join(head.state_dict())  # no weights
 
 
@@ -179,24 +181,28 @@ def test_head_pre_logits_is_one_tensor():
     assert torch.equal(head.pre_logits(feats), torch.cat(feats, dim=1))
 
 
-@pytest.mark.parametrize('legacy, expected', [
-    (dict(complement_loss=None), dict(com_weight=0.0)),
-    (dict(complement_loss=dict(type='ComplementLoss', loss_weight=0.3)),
-     dict(com_weight=0.3)),
-    (dict(loss_weight=2.0), dict(loss_weight=2.0)),
-    (dict(split_specific=True), dict(split_specific=True)),
+@pytest.mark.parametrize('removed', [
+    dict(complement_loss=None), dict(loss_weight=2.0),
+    dict(split_specific=True)
 ])
-def test_deprecated_loss_keywords_still_work(legacy, expected):
-    with pytest.warns(DeprecationWarning, match='is deprecated; use loss='):
-        head = ACEHead(10, 8, class_counts=COUNTS, **legacy)
-    for key, value in expected.items():
-        assert getattr(head.loss_module, key) == value
+def test_loss_options_live_in_the_loss_config_only(removed):
+    """No deprecated head keywords: the loss terms are set in ``loss``."""
+    with pytest.raises(TypeError, match=list(removed)[0]):
+        ACEHead(10, 8, class_counts=COUNTS, **removed)
 
 
-def test_complement_loss_of_another_type_is_refused():
-    with pytest.raises(ValueError, match='is not a ComplementLoss'):
-        ACEHead(10, 8, class_counts=COUNTS,
-                complement_loss=dict(type='CrossEntropyLoss'))
+def test_logit_adjust_tau_reaches_expert1():
+    """The head hands its counts to ACELoss, whose expert-1 cross-entropy
+    is then adjusted (the counts are never passed per call)."""
+    feats = tuple(torch.randn(4, 8) for _ in range(3))
+    adjusted = ACEHead(10, 8, class_counts=COUNTS,
+                       loss=dict(logit_adjust_tau=1.0))
+    plain = ACEHead(10, 8, class_counts=COUNTS)
+    plain.load_state_dict(adjusted.state_dict())
+    a = adjusted.loss(feats, samples([3, 6, 0, 2]))
+    b = plain.loss(feats, samples([3, 6, 0, 2]))
+    assert not torch.allclose(a['loss_cls_e1'], b['loss_cls_e1'])
+    assert torch.allclose(a['loss_cls_e2'], b['loss_cls_e2'])
 
 
 def test_readout_expert_predicts_with_one_expert_alone():
@@ -233,8 +239,8 @@ def test_readout_expert_predicts_with_one_expert_alone():
     (dict(loss=dict(split_specific=1)), TypeError, r'split_specific=1'),
     (dict(loss=dict(loss_weight='1')), TypeError,
      r"loss_weight='1' must be a number"),
-    (dict(loss=dict(complement_form='frobenius')), ValueError,
-     r"unknown complement_form 'frobenius'"),
+    (dict(loss=dict(complement=dict(form='frobenius'))), ValueError,
+     r"ComplementLoss: unknown form 'frobenius'"),
     (dict(loss='ACELoss'), TypeError, r'loss must be an ACELoss config'),
     (dict(planner='shares'), ValueError, r"unknown planner 'shares'"),
     (dict(planner='share'), TypeError,
@@ -245,68 +251,14 @@ def test_readout_expert_predicts_with_one_expert_alone():
      r"share_thresholds=\[0.3, 0.05\] is only used with planner='share'"),
     (dict(rescale_inverse=1), TypeError, r'rescale_inverse=1'),
     (dict(norm_weight='lws'), ValueError, r"unknown norm_weight 'lws'"),
+    (dict(rescal='plain'), TypeError, r"unknown option\(s\) \['rescal'\]"),
 ])
 def test_head_option_types(kwargs, error, match):
     args = dict(num_classes=10, in_channels=8, class_counts=None)
     args.update(kwargs)
-    owner = 'ACELoss' if isinstance(kwargs.get('loss'), dict) else 'ACEHead'
-    with pytest.raises(error, match=f'{owner}: ' + match):
+    owner = 'ACELoss: ' if isinstance(kwargs.get('loss'), dict) else \
+        'ACEHead: '
+    if match.startswith('ComplementLoss'):
+        owner = ''
+    with pytest.raises(error, match=owner + match):
         ACEHead(**args)
-
-
-# ------------------------------------------------------ switch_to_deploy
-def _trained_like_head(**kwargs):
-    """An ACE head whose LWS scales, biases and norms all differ."""
-    torch.manual_seed(0)
-    head = ACEHead(num_classes=10, in_channels=16, class_counts=COUNTS,
-                   **kwargs)
-    with torch.no_grad():
-        for i, clf in enumerate(head.classifiers):
-            clf.weight.normal_(std=0.1 * (i + 1))
-            clf.bias.normal_(std=0.5)
-            clf.scale.uniform_(0.5, 2.0)
-    return head.eval()
-
-
-def _feats(n=32, k=3, d=16):
-    return tuple(torch.randn(n, d) for _ in range(k))
-
-
-def test_switch_to_deploy_scores_with_the_folded_layer():
-    head = _trained_like_head()
-    feats = _feats()
-    with torch.no_grad():
-        logits = head(feats)
-        before = head.predict(feats)
-    head.switch_to_deploy()
-    assert isinstance(head.deploy_fc, nn.Linear)
-    # forward and predict now go through the one Linear...
-    calls = []
-    head.deploy_fc.register_forward_hook(lambda *a: calls.append(1))
-    with torch.no_grad():
-        assert (head(feats) - logits).abs().max() <= 1e-5
-        after = head.predict(feats)
-    assert len(calls) == 2
-    for a, b in zip(before, after):
-        assert (a.pred_score - b.pred_score).abs().max() <= 1e-6
-        assert a.pred_label == b.pred_label
-    # ...not through the K classifiers.
-    head.classifiers = None
-    with torch.no_grad():
-        head(feats)
-
-
-def test_switch_to_deploy_keeps_expert_scores_when_asked():
-    head = _trained_like_head(return_expert_scores=True)
-    feats = _feats(n=4)
-    with torch.no_grad():
-        before = head.predict(feats)
-        head.switch_to_deploy()
-        after = head.predict(feats)
-    for a, b in zip(before, after):
-        assert torch.allclose(a.expert_scores, b.expert_scores)
-
-
-def test_switch_to_deploy_refuses_max():
-    with pytest.raises(ValueError, match='cannot be folded'):
-        _trained_like_head(aggregation='max').switch_to_deploy()

@@ -10,7 +10,7 @@ from mmengine.runner import load_checkpoint
 from mmpretrain.registry import DATASETS, MODELS
 
 import mmace  # noqa: F401  (registers the modules)
-from mmace.models.utils.fold import fold_ace_head
+from mmace.models.ace import fold_ace_head
 
 from conftest import (CIFAR10_JPEG, PYTHON, REPO, needs_cifar10_jpeg,
                       run_tool)

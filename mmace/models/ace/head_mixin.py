@@ -1,25 +1,30 @@
-"""Training class counts and planned target masks, kept by every ACE head."""
-import warnings
+"""What every ACE head (cls, det, seg) shares: the training class counts,
+the planned target masks, the shared options and the read-out helpers."""
 from typing import List, Optional
 
-import numpy as np
 import torch
 import torch.nn as nn
 
-from .ace import (NORM_OVER, NORM_REDUCE, NORM_WEIGHTS, PLANNERS,
-                  RESCALE_POWERS, check_share_thresholds, expert_shares,
-                  plan_target_masks, rescale_factors)
-from .checks import check_bool, check_choice, check_int
+from ..utils.checks import check_bool, check_choice, check_int
+from ..utils.class_counts import ClassCountsMixin
+from .planner import PLANNERS, check_share_thresholds, expert_shares, \
+    plan_target_masks
+from .readout import (NORM_OVER, NORM_REDUCE, NORM_WEIGHTS, RESCALE_POWERS,
+                      rescale_factors)
 
-#: Default of the heads' deprecated loss keywords: "not given".
-UNSET = object()
 
-class ExpertCountsMixin:
-    """Class counts + the planner's masks as buffers of an ACE head.
+#: The options every ACE head shares (:meth:`ACEHeadMixin.init_ace_options`).
+ACE_OPTIONS = ('rescale', 'norm_reduce', 'norm_over', 'rescale_inverse',
+               'norm_weight', 'planner', 'share_thresholds', 'readout_expert')
+
+
+class ACEHeadMixin(ClassCountsMixin):
+    """What every ACE head shares: counts, target masks, options, read-out.
 
     ``ACEHead`` (classification), the mmdet ACE bbox heads and
     ``ACEFCNHead`` keep the training counts per class (``class_counts``,
-    ``[C]``) and the Eq. 1 target masks (``target_masks``, ``[K, C]``) as
+    ``[C]``, see :class:`mmace.models.utils.class_counts.ClassCountsMixin`)
+    and the Eq. 1 target masks (``target_masks``, ``[K, C]``) as
     persistent buffers, so a checkpoint alone suffices for inference. Zeros
     mean "unset" until :meth:`set_class_counts` or ``load_state_dict``
     fills them; a Python flag tells which, so the hot path never syncs with
@@ -34,12 +39,12 @@ class ExpertCountsMixin:
     The shared options (each head's docstring points here):
 
     - ``planner`` / ``share_thresholds``: how Eq. 1 assigns target classes,
-      see :func:`mmace.models.utils.ace.plan_target_masks`. ``'classes'``
+      see :func:`mmace.models.ace.plan_target_masks`. ``'classes'``
       (the paper's Eq. 1) or ``'share'`` with ``K - 1`` sample-share
       thresholds (the released code).
     - ``rescale``, ``norm_reduce``, ``norm_over``, ``rescale_inverse``,
       ``norm_weight``: the Eq. 2 reading, see
-      :func:`mmace.models.utils.ace.rescale_factors`. ``norm_weight``:
+      :func:`mmace.models.ace.rescale_factors`. ``norm_weight``:
       ``'scaled'`` measures the LWS-scaled weight ``scale * W`` (what the
       logits use), ``'raw'`` the weight ``W`` alone (the released code).
     - ``readout_expert``: diagnosis (Table 5): inference uses expert ``i``
@@ -47,14 +52,31 @@ class ExpertCountsMixin:
       predicted; None (default) is the ACE aggregate.
     - the ACE loss (``loss`` in ``ACEHead``, ``loss_ace`` in the dense
       heads): a :class:`mmace.models.losses.ACELoss` config with
-      ``loss_weight`` (Eq. 4), ``com_weight`` (Eq. 5), ``complement_form``
-      and ``split_specific``.
+      ``loss_weight`` (Eq. 4), ``complement`` (Eq. 5, a
+      :class:`mmace.models.losses.ComplementLoss` config with its ``form``
+      and ``loss_weight``; None: no complement term), ``split_specific``
+      and ``logit_adjust_tau``.
     """
 
-    #: The config key of the head's ``num_classes``, for error messages.
-    counts_key = 'model.head.num_classes'
-    #: ``class_counts`` left out of a config means 'auto' (LongTailRunner).
-    takes_class_counts = True
+    count_buffers = ('class_counts', 'target_masks')
+
+    def init_num_experts(self, num_experts, num_classes: int) -> int:
+        """Check and store ``num_experts`` (``K``, between 1 and C)."""
+        owner = type(self).__name__
+        num_experts = check_int(owner, 'num_experts', num_experts, 1)
+        if num_experts > num_classes:
+            raise ValueError(
+                f'{owner}: num_experts={num_experts} must be between 1 and '
+                f'num_classes={num_classes}: every expert needs at least '
+                'one target class')
+        self.num_experts = num_experts
+        return num_experts
+
+    @staticmethod
+    def pop_ace_options(kwargs: dict) -> dict:
+        """Take the shared options out of a head's ``**kwargs`` (the rest
+        goes to the mmdet / mmseg parent head)."""
+        return {k: kwargs.pop(k) for k in ACE_OPTIONS if k in kwargs}
 
     def init_ace_options(self,
                          rescale: Optional[str] = 'plain',
@@ -64,9 +86,13 @@ class ExpertCountsMixin:
                          norm_weight: str = 'scaled',
                          planner: str = 'classes',
                          share_thresholds=None,
-                         readout_expert: Optional[int] = None) -> None:
-        """Check and store the options shared by every ACE head."""
+                         readout_expert: Optional[int] = None,
+                         **unknown) -> None:
+        """Check and store the options shared by every ACE head (their
+        one signature and defaults)."""
         owner = type(self).__name__
+        if unknown:
+            raise TypeError(f'{owner}: unknown option(s) {sorted(unknown)}')
         if readout_expert is not None:
             check_int(owner, 'readout_expert', readout_expert, 1)
             if readout_expert > self.num_experts:
@@ -106,41 +132,38 @@ class ExpertCountsMixin:
         self.share_thresholds = None if share_thresholds is None else tuple(
             float(t) for t in share_thresholds)
 
-    def build_ace_loss(self, loss, key: str, **legacy) -> nn.Module:
+    def build_ace_loss(self, loss, key: str) -> nn.Module:
         """The head's :class:`ACELoss` from its config (or module).
 
         Args:
             loss (dict | nn.Module): The ``ACELoss`` config or module.
             key (str): The head's name for it (``'loss'``, ``'loss_ace'``),
                 for messages.
-            **legacy: Deprecated keywords, each ``(ACELoss key, value)`` or
-                :data:`UNSET`; given ones are folded into the config with a
-                ``DeprecationWarning``.
         """
         owner = type(self).__name__
-        given = {k: v for k, v in legacy.items() if v is not UNSET}
         if isinstance(loss, nn.Module):
-            if given:
-                raise ValueError(
-                    f'{owner}: {", ".join(given)} cannot be combined with '
-                    f'a built {key} module; set them in the module')
             return loss
         if not isinstance(loss, dict):
             raise TypeError(f'{owner}: {key} must be an ACELoss config '
                             f'(dict), got {loss!r}')
         cfg = dict(loss)
-        cfg.setdefault('type', 'ACELoss')  # e.g. loss=dict(com_weight=0.)
-        for old, (new, value) in given.items():
-            warnings.warn(
-                f'{owner}: {old}= is deprecated; use '
-                f"{key}=dict(type='ACELoss', {new}=...)", DeprecationWarning)
-            cfg[new] = value
+        cfg.setdefault('type', 'ACELoss')
         from mmpretrain.registry import MODELS
         from mmengine.registry import DefaultScope
         # Build in mmpretrain's registry whatever the current scope (a det
         # or seg runner sets 'mmdet' / 'mmseg').
         with DefaultScope.overwrite_default_scope('mmpretrain'):
             return MODELS.build(cfg)
+
+    def refuse_logit_adjust(self, key: str, reason: str) -> None:
+        """Refuse ``ACELoss(logit_adjust_tau > 0)`` where this head does not
+        train expert 1 with the ACE loss (``reason`` says what does)."""
+        tau = getattr(getattr(self, key), 'logit_adjust_tau', 0)
+        if tau > 0:
+            raise ValueError(
+                f'{type(self).__name__}: {key}.logit_adjust_tau={tau} '
+                f"adjusts expert 1's cross-entropy, but {reason}; set "
+                'logit_adjust_tau=0')
 
     def readout_logits(self, expert_logits: List[torch.Tensor],
                        class_dim: int = 1) -> torch.Tensor:
@@ -167,72 +190,30 @@ class ExpertCountsMixin:
             weights = scaled if self.norm_weight == 'scaled' else raw
             return rescale_factors(
                 torch.stack([w.detach() for w in weights]),
-                self.target_masks, RESCALE_POWERS[self.rescale],
-                self.norm_over, self.norm_reduce, self.rescale_inverse)
+                self.target_masks,
+                rescale=self.rescale,
+                norm_over=self.norm_over,
+                norm_reduce=self.norm_reduce,
+                rescale_inverse=self.rescale_inverse)
 
     def init_class_counts(self, class_counts) -> None:
-        """Register the buffers and store ``class_counts`` unless 'auto'.
-
-        Args:
-            class_counts (Sequence[int] | ndarray | Tensor | dict | str,
-                optional): Counts, a dataset (config), or ``'auto'`` / None
-                (set later by ``LongTailRunner`` or a checkpoint).
-        """
-        self.register_buffer('class_counts', torch.zeros(self.num_classes))
+        """Register the count and mask buffers; store ``class_counts``
+        unless 'auto' (see :class:`ClassCountsMixin`)."""
         masks = torch.zeros(
             self.num_experts, self.num_classes, dtype=torch.bool)
         if self.num_experts == 1:
             masks[:] = True  # a single expert targets every class
         self.register_buffer('target_masks', masks)
-        self._counts_set = False
-        if class_counts is not None and not (isinstance(class_counts, str)
-                                             and class_counts == 'auto'):
-            self.set_class_counts(class_counts)
+        super().init_class_counts(class_counts)
 
-    def set_class_counts(self, counts) -> None:
-        """Store the training class counts and plan the target masks.
-
-        Args:
-            counts (Sequence[int] | ndarray | Tensor | dict): ``num_classes``
-                counts, or a dataset / dataset config resolved by
-                :func:`mmace.datasets.class_counts.resolve_class_counts`.
-        """
-        if not isinstance(counts, (torch.Tensor, np.ndarray, list, tuple)):
-            # Lazy: keeps the heads importable without the datasets package.
-            from mmace.datasets.class_counts import resolve_class_counts
-            counts = resolve_class_counts(counts)
-        counts = torch.as_tensor(counts, dtype=torch.float64).flatten()
-        if counts.numel() != self.num_classes:
-            raise ValueError(
-                f'class_counts has {counts.numel()} classes (the training '
-                "set's, with class_counts='auto') but the head has "
-                f'{self.counts_key}={self.num_classes}; make them equal')
-        if bool((counts < 0).any()) or not bool(counts.sum() > 0):
-            raise ValueError('class_counts must be non-negative with at '
-                             'least one sample')
-        self.class_counts.copy_(counts)
+    def plan_from_counts(self, counts: torch.Tensor) -> None:
+        """Plan the target masks (Eq. 1) of new counts."""
         try:
-            masks = plan_target_masks(
-                counts, self.num_experts,
-                getattr(self, 'planner', 'classes'),
-                getattr(self, 'share_thresholds', None))
+            masks = plan_target_masks(counts, self.num_experts, self.planner,
+                                      self.share_thresholds)
         except ValueError as e:
             raise ValueError(f'{type(self).__name__}: {e}') from None
         self.target_masks.copy_(masks)
-        self._counts_set = True
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        self._counts_set = bool(self.class_counts.sum() > 0)
-
-    def _check_counts(self) -> None:
-        if not self._counts_set:
-            raise RuntimeError(
-                f'{type(self).__name__} class counts were never provided, so '
-                'the experts have no target classes. Train with '
-                "runner_type='LongTailRunner' (fills class_counts='auto' "
-                'from the training set), pass class_counts to the head, or '
-                'load a checkpoint of a trained ACE model.')
 
     def expert_shares(self) -> torch.Tensor:
         """``[K]`` share of the training samples (images, instances or

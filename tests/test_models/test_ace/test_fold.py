@@ -4,7 +4,7 @@ import torch
 import torch.nn as nn
 
 from mmace.models.heads import ACEHead
-from mmace.models.utils.fold import fold_ace_head
+from mmace.models.ace import fold_ace_head
 
 
 # 10 classes, not sorted by index, 3 experts.
@@ -70,3 +70,44 @@ def test_fold_needs_class_counts():
     with pytest.raises(RuntimeError, match='class counts'):
         fold_ace_head(ACEHead(num_classes=10, in_channels=16,
                               class_counts=None))
+
+
+# ------------------------------------------ ACEHead.switch_to_deploy
+def test_switch_to_deploy_scores_with_the_folded_layer():
+    head = _trained_like_head()
+    feats = _feats()
+    with torch.no_grad():
+        logits = head(feats)
+        before = head.predict(feats)
+    head.switch_to_deploy()
+    assert isinstance(head.deploy_fc, nn.Linear)
+    # forward and predict now go through the one Linear...
+    calls = []
+    head.deploy_fc.register_forward_hook(lambda *a: calls.append(1))
+    with torch.no_grad():
+        assert (head(feats) - logits).abs().max() <= 1e-5
+        after = head.predict(feats)
+    assert len(calls) == 2
+    for a, b in zip(before, after):
+        assert (a.pred_score - b.pred_score).abs().max() <= 1e-6
+        assert a.pred_label == b.pred_label
+    # ...not through the K classifiers.
+    head.classifiers = None
+    with torch.no_grad():
+        head(feats)
+
+
+def test_switch_to_deploy_keeps_expert_scores_when_asked():
+    head = _trained_like_head(return_expert_scores=True)
+    feats = _feats(n=4)
+    with torch.no_grad():
+        before = head.predict(feats)
+        head.switch_to_deploy()
+        after = head.predict(feats)
+    for a, b in zip(before, after):
+        assert torch.allclose(a.expert_scores, b.expert_scores)
+
+
+def test_switch_to_deploy_refuses_max():
+    with pytest.raises(ValueError, match='cannot be folded'):
+        _trained_like_head(aggregation='max').switch_to_deploy()

@@ -29,7 +29,7 @@ FOLDABLE = ('avg', 'concat')
 def aggregation_weights(masks: torch.Tensor, mode: str) -> torch.Tensor:
     """``[K, C]`` weight of expert ``i``'s logit in the merged class ``c``.
 
-    Mirrors :func:`mmace.models.utils.ace.aggregate_logits`: ``'avg'``
+    Mirrors :func:`mmace.models.ace.aggregate_logits`: ``'avg'``
     averages over the experts targeting ``c`` (a class nobody targets gets
     0), ``'concat'`` takes the last expert targeting ``c``.
 
