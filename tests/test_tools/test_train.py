@@ -386,7 +386,7 @@ def test_ce_head_num_classes_mismatch_fails_before_training(tmp_path):
         'model.head.num_classes=5'
     ], cwd=tmp_path, env=ENV)
     assert 'model.head.num_classes=5' in out and 'make them equal' in out
-    assert 'has 10 classes' in out
+    assert 'have 10 classes' in out
     assert 'out of bounds' not in out and 'IndexError' not in out
 
 
