@@ -237,7 +237,8 @@ def test_mmdet_runner_trains_ace_faster_rcnn_from_a_config(tmp_path):
     cfg.default_hooks.logger.interval = 1
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=100)
     # The dense heads also train and predict in channels_last (issue 10).
-    cfg.default_hooks.channels_last = dict(type='ChannelsLastHook')
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
+        dict(type='ChannelsLastHook')]
     cfg.log_processor = dict(window_size=1, by_epoch=False)
     cfg.model.test_cfg.rcnn.score_thr = 0.0  # an untrained head scores low
     runner = RUNNERS.build(cfg)  # runner_type='LongTailRunner'

@@ -174,7 +174,8 @@ def test_mmseg_training_loop_on_camvid(tmp_path, monkeypatch):
     cfg.train_cfg.val_interval = 3
     cfg.default_hooks.logger.interval = 1
     # The dense heads also train and predict in channels_last (issue 10).
-    cfg.default_hooks.channels_last = dict(type='ChannelsLastHook')
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
+        dict(type='ChannelsLastHook')]
     cfg.work_dir = str(tmp_path / 'work')
     runner = RUNNERS.build(cfg)
     runner.train()
