@@ -12,7 +12,7 @@ iteration outside the logging iterations: each is a device sync on a GPU.
 ``--count-ops`` also counts, per phase of an iteration, the ATen operators
 dispatched (views left out: on a GPU nearly each one is a kernel launch)
 and the device copies requested without ``non_blocking`` (each one a wait
-for the device from pinned memory), with ``op_counts.py``; the counting
+for the device from pinned memory), with ``mmace.testing.op_counts``; the counting
 slows the loop, so its times are not speeds then.
 
 Variants: ``default`` (the config as it is), ``fast`` (``fast_path_config``),
@@ -53,7 +53,7 @@ from mmpretrain.registry import HOOKS, RUNNERS
 
 from mmace.engine import fast_path_config
 from mmace.testing import HostReads
-from op_counts import BlockingCopies, OpCounter  # same folder
+from mmace.testing import BlockingCopies, OpCounter
 from profile_summary import device_summary, format_summary
 
 PHASES = ('data', 'prep', 'step', 'hooks')

@@ -11,7 +11,7 @@ from conftest import ACE_DIGITS, PYTHON, REPO, run_tool
 
 BENCH = REPO / '.dev_scripts/benchmark'
 sys.path.insert(0, str(BENCH))
-from op_counts import BlockingCopies, OpCounter  # noqa: E402
+from mmace.testing import BlockingCopies, OpCounter  # noqa: E402
 from profile_summary import device_summary, self_time  # noqa: E402
 
 

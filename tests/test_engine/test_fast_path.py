@@ -269,19 +269,8 @@ def test_divergence_is_reported_with_its_iteration_range(tmp_path):
 def test_finiteness_check_costs_no_kernel_per_loss_term():
     from types import SimpleNamespace
 
-    from torch.utils._python_dispatch import TorchDispatchMode
-
     from mmace.engine.hooks import NonFiniteLossHook
-
-    class CountOps(TorchDispatchMode):
-
-        def __init__(self):
-            super().__init__()
-            self.ops = 0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            self.ops += not func.is_view
-            return func(*args, **(kwargs or {}))
+    from mmace.testing import OpCounter
 
     hook = NonFiniteLossHook(interval=5)
     terms = {f'loss_cls_e{i}': torch.tensor(1.) for i in range(6)}
@@ -290,9 +279,10 @@ def test_finiteness_check_costs_no_kernel_per_loss_term():
     for i in range(4):
         runner = SimpleNamespace(iter=i, train_dataloader=[None] * 10,
                                  hooks=[])
-        with CountOps() as count:
+        with OpCounter() as count:
+            count.phase = 'hook'
             hook.after_train_iter(runner, i, None, outputs)
-        per_iter.append(count.ops)
+        per_iter.append(count.counts['hook'])
     # The summed loss only (finite only if every term is), added into a
     # running sum: one kernel an iteration, none for the first.
     assert per_iter == [0, 1, 1, 1], per_iter

@@ -6,9 +6,9 @@ import pytest
 import torch
 from mmengine.hooks import RuntimeInfoHook
 from mmengine.logging import MessageHub
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from mmace.engine.hooks import BufferedRuntimeInfoHook
+from mmace.testing import OpCounter
 
 
 def fake_runner(name, iters_per_epoch):
@@ -54,18 +54,6 @@ def test_bad_interval_is_named():
         BufferedRuntimeInfoHook(interval=0)
 
 
-class CountOps(TorchDispatchMode):
-    """Counts the ATen ops (views left out) dispatched inside it."""
-
-    def __init__(self):
-        super().__init__()
-        self.ops = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.ops += not func.is_view
-        return func(*args, **(kwargs or {}))
-
-
 def test_no_kernel_per_term_between_logs():
     # Seven scalar terms, as ACE (3 experts) returns them.
     outputs = {f'loss_{i}': torch.tensor(float(i)) for i in range(7)}
@@ -73,9 +61,10 @@ def test_no_kernel_per_term_between_logs():
     hook = BufferedRuntimeInfoHook(interval=5)
     per_iter = []
     for i in range(5):
-        with CountOps() as count:
+        with OpCounter() as count:
+            count.phase = 'hook'
             hook.after_train_iter(runner, i, None, outputs)
-        per_iter.append(count.ops)
+        per_iter.append(count.counts['hook'])
     # Nothing launched until the flush, which stacks every term at once.
     assert per_iter[:4] == [0, 0, 0, 0]
     assert per_iter[4] <= 2
