@@ -28,7 +28,7 @@ def parse_args():
     parser.add_argument(
         '--channels-last', action='store_true',
         help='channels_last (NHWC) activations on GPUs as well; without '
-        'it, ChannelsLastHook in default_hooks converts on CPUs only')
+        'it, the ChannelsLastHook of custom_hooks converts on CPUs only')
     parser.add_argument('--no-validate', action='store_true',
                         help='skip validation during training')
     parser.add_argument('--auto-scale-lr', action='store_true',

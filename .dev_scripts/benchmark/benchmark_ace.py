@@ -326,9 +326,7 @@ def profile_steps(steps, top, cuda, sync):
         events = prof.key_averages()
         total = sum(self_time(e, cuda) for e in events)
         rows = sorted(events, key=lambda e: -self_time(e, cuda))[:top]
-        summary = device_summary(prof, 3)
-        if cuda:
-            summary['host_syncs'] -= 1 / 3
+        summary = device_summary(prof, 3, closing_syncs=1)
         tables[name] = dict(
             total_ms=total / 3e3,
             ops=[(e.key, self_time(e, cuda) / 3e3, e.count // 3)

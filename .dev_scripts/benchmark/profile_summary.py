@@ -37,8 +37,10 @@ def self_time(event, cuda: bool) -> float:
     return 0.
 
 
-def device_summary(prof, steps: int) -> dict:
-    """Per-step device numbers of a profile over ``steps`` steps."""
+def device_summary(prof, steps: int, closing_syncs: int = 0) -> dict:
+    """Per-step device numbers of a profile over ``steps`` steps;
+    ``closing_syncs``: the host syncs the caller added to end the trace
+    with every kernel in it (not the steps'), left out of ``host_syncs``."""
     averages = prof.key_averages()
     by_name = {}
     busy_us, device_events = 0., 0
@@ -52,7 +54,8 @@ def device_summary(prof, steps: int) -> dict:
         out.update(
             device_busy_ms=busy_us / 1e3 / steps,
             kernel_launches=sum(by_name.get(n, 0) for n in LAUNCHES) / steps,
-            host_syncs=sum(by_name.get(n, 0) for n in SYNCS) / steps,
+            host_syncs=(sum(by_name.get(n, 0) for n in SYNCS) -
+                        closing_syncs) / steps,
             memcpy_calls=sum(by_name.get(n, 0) for n in COPIES) / steps,
             syncs_by_call={n: by_name[n] / steps
                            for n in SYNCS + COPIES if by_name.get(n)})

@@ -214,15 +214,12 @@ class EpochTimes(Hook):
         self.val.append(time.perf_counter() - self._v)
 
 
-def register_synthetic_dataset():
-    """``SpeedCheckCIFAR``: random 32x32 images, CIFAR-100 sized."""
-    import synthetic_cifar  # noqa: F401  (same folder; registers it)
-
-
 def recipe_slice(args, work_dir):
     """Train the ACE CIFAR-100-LT-100 recipe for a few epochs; times."""
     from mmpretrain.registry import RUNNERS
-    register_synthetic_dataset()
+
+    # Same folder; registers SpeedCheckCIFAR (random 32x32 images).
+    import synthetic_cifar  # noqa: F401
     cfg = Config.fromfile(str(RECIPE))
     # Smoke: 100 per class is the least that leaves every class an image
     # at imbalance 100 (2,131 training images).

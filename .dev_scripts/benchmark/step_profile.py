@@ -92,14 +92,12 @@ class Probe:
     def stop_profile(self):
         if self.profiler is None:
             return
-        cuda = torch.cuda.is_available()
-        if cuda:
+        if torch.cuda.is_available():
             torch.cuda.synchronize()  # every kernel in; subtracted below
         self.profiler.__exit__(None, None, None)
-        steps = self.iters - self.profile_from
-        self.profile = device_summary(self.profiler, steps)
-        if self.profile['cuda']:
-            self.profile['host_syncs'] -= 1 / steps
+        self.profile = device_summary(self.profiler,
+                                      self.iters - self.profile_from,
+                                      closing_syncs=1)
         self.profiler = None
 
     def set_phase(self, phase):

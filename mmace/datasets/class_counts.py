@@ -8,6 +8,7 @@ counts a model is built with are always the counts the metric splits by.
 from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
+import torch
 from mmengine.registry import DefaultScope
 
 from mmpretrain.registry import DATASETS
@@ -57,8 +58,8 @@ def _as_counts(values, what: str) -> np.ndarray:
     fractional = np.flatnonzero(np.mod(counts, 1) != 0)
     if fractional.size:
         c = int(fractional[0])
-        raise ValueError(f'{what}: class_counts[{c}]={float(counts[c])!r} must be a '
-                         'whole number of samples')
+        raise ValueError(f'{what}: class_counts[{c}]={float(counts[c])!r} '
+                         'must be a whole number of samples')
     return counts.astype(np.int64)
 
 
@@ -209,8 +210,8 @@ def resolve_class_counts(spec: ClassCountsSpec) -> np.ndarray:
     """Turn any accepted ``class_counts`` value into an ``int64`` array.
 
     Args:
-        spec (list | tuple | np.ndarray | dict | dataset): Explicit per-class
-            counts, a dataset config dict (built with mmpretrain's
+        spec (list | tuple | np.ndarray | Tensor | dict | dataset): Explicit
+            per-class counts, a dataset config dict (built with mmpretrain's
             ``DATASETS``) or a built dataset.
 
     Returns:
@@ -219,13 +220,14 @@ def resolve_class_counts(spec: ClassCountsSpec) -> np.ndarray:
     if isinstance(spec, str):
         if spec == 'auto':
             raise ValueError(
-                "class_counts='auto' is a placeholder: it is filled in by "
-                "runner_type='LongTailRunner' from train_dataloader.dataset. "
-                'Set runner_type in the config, or pass explicit counts / a '
-                'dataset config when building outside a runner.')
+                "class_counts='auto' was never filled in: "
+                "runner_type='LongTailRunner' fills it (from "
+                'train_dataloader.dataset when training, from the checkpoint '
+                'when testing); outside a runner, pass the counts or a '
+                'dataset config.')
         raise ValueError('class_counts must be a list of counts, a dataset '
                          f"config, a dataset or 'auto', got {spec!r}")
-    if isinstance(spec, (list, tuple, np.ndarray)):
+    if isinstance(spec, (list, tuple, np.ndarray, torch.Tensor)):
         return _as_counts(spec, 'class_counts')
     if isinstance(spec, dict):
         return get_class_counts(build_dataset_in_scope(spec))

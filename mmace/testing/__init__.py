@@ -6,6 +6,6 @@ from .plain_ace import (PlainACE, build_plain, plain_optimizer,
                         plain_step)
 
 __all__ = [
-    'BlockingCopies', 'HOST_READS', 'HostReads', 'OpCounter', 'PlainACE', 'build_plain', 'plain_optimizer',
-    'plain_step'
+    'BlockingCopies', 'HOST_READS', 'HostReads', 'OpCounter', 'PlainACE',
+    'build_plain', 'plain_optimizer', 'plain_step'
 ]

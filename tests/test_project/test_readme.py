@@ -9,6 +9,8 @@ config has, or an argument of the component it configures. The quick
 start's config builds and trains on bundled data.
 """
 import argparse
+import copy
+import functools
 import importlib.util
 import inspect
 import os
@@ -150,13 +152,19 @@ def _check_option(cfg, key):
         return
 
 
+@functools.lru_cache(maxsize=None)
+def _config(path):
+    """``Config.fromfile`` once per config (many commands share one)."""
+    return Config.fromfile(REPO / path)
+
+
 @pytest.mark.parametrize('argv', _page_commands())
 def test_documented_command_parses_and_its_options_exist(argv):
     args = _parse(argv)
     config = getattr(args, 'config', None)
     if config is None or not config.startswith('configs/'):
         return
-    cfg = Config.fromfile(REPO / config)
+    cfg = copy.deepcopy(_config(config))
     options = getattr(args, 'cfg_options', None) or {}
     if isinstance(options, list):  # passed on as words (multi_seed.py)
         action = DictAction(option_strings=['--cfg-options'], dest='o')

@@ -1,6 +1,8 @@
 """The READMEs' results tables are rendered from the metafiles, and the
 metafiles say how each number was produced
 (``.dev_scripts/update_results_tables.py``)."""
+import copy
+import functools
 import importlib.util
 import re
 import shlex
@@ -127,13 +129,20 @@ def test_every_result_says_how_it_was_produced():
                 'Command') or 'Checkpoint' in meta, model['Name']
 
 
+@functools.lru_cache(maxsize=None)
+def _config(path):
+    """``Config.fromfile`` once per config: the read-outs of one config
+    are dozens of entries."""
+    return Config.fromfile(REPO / path)
+
+
 def _cls_head(model, options=''):
     """The config's ACE head (CIFAR-10-LT-100 counts), with the entry's
     ``Cfg Options`` and ``options`` applied."""
     from mmpretrain.registry import MODELS
 
     from mmace.datasets import long_tail_profile
-    cfg = Config.fromfile(REPO / model['Config'])
+    cfg = copy.deepcopy(_config(model['Config']))
     cfg.merge_from_dict(_cfg_options(model['Metadata'].get('Cfg Options')))
     cfg.merge_from_dict(_cfg_options(options))
     cfg.model.head.class_counts = [

@@ -356,10 +356,10 @@ def test_sigint_then_resume_with_augmentation_is_bit_identical(tmp_path):
 @pytest.mark.slow
 def test_train_with_channels_last_hook_then_resume(tmp_path):
     work = tmp_path / 'work'
+    # ChannelsLastHook comes with the default runtime's custom_hooks.
     train = [
         PYTHON, REPO / 'tools/train.py', ACE_DIGITS, '--work-dir', work,
-        '--amp', '--cfg-options', 'default_hooks.channels_last.type='
-        'ChannelsLastHook', 'train_dataloader.num_workers=0',
+        '--amp', '--cfg-options', 'train_dataloader.num_workers=0',
         'val_dataloader.num_workers=0', 'train_cfg.val_interval=1'
     ]
     proc = run_tool(train + ['train_cfg.max_epochs=1'], cwd=tmp_path)

@@ -47,17 +47,11 @@ class TrainingCountsMixin:
         """
         name = type(self).__name__
         if self._resolved_counts is None:
-            spec = self._class_counts
-            if isinstance(spec, str) and spec == 'auto':
-                raise ValueError(
-                    f"{name}: class_counts='auto' was never filled in: "
-                    "runner_type='LongTailRunner' fills it (from "
-                    'train_dataloader.dataset when training, from the '
-                    'checkpoint when testing); outside a runner, pass the '
-                    'counts.')
-            if hasattr(spec, 'detach'):  # a tensor
-                spec = spec.detach().cpu().numpy()
-            self._resolved_counts = resolve_class_counts(spec)
+            try:
+                self._resolved_counts = resolve_class_counts(
+                    self._class_counts)
+            except ValueError as e:  # e.g. an 'auto' never filled in
+                raise ValueError(f'{name}: {e}') from e
         counts = self._resolved_counts
         if num_classes is not None and len(counts) != num_classes:
             raise ValueError(

@@ -148,12 +148,11 @@ class ACEHeadMixin(ClassCountsMixin):
                             f'(dict), got {loss!r}')
         cfg = dict(loss)
         cfg.setdefault('type', 'ACELoss')
+        # mmpretrain's registry whatever the current scope (a det or seg
+        # runner sets 'mmdet' / 'mmseg').
+        cfg.setdefault('_scope_', 'mmpretrain')
         from mmpretrain.registry import MODELS
-        from mmengine.registry import DefaultScope
-        # Build in mmpretrain's registry whatever the current scope (a det
-        # or seg runner sets 'mmdet' / 'mmseg').
-        with DefaultScope.overwrite_default_scope('mmpretrain'):
-            return MODELS.build(cfg)
+        return MODELS.build(cfg)
 
     def refuse_logit_adjust(self, key: str, reason: str) -> None:
         """Refuse ``ACELoss(logit_adjust_tau > 0)`` where this head does not

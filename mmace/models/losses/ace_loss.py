@@ -2,7 +2,6 @@ from typing import Dict, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
-from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 
 from ..utils.checks import check_bool, check_number
@@ -88,8 +87,8 @@ class ACELoss(nn.Module):
             cfg.setdefault('type', 'ComplementLoss')
             # mmpretrain's registry whatever the current scope (a det or
             # seg runner sets 'mmdet' / 'mmseg').
-            with DefaultScope.overwrite_default_scope('mmpretrain'):
-                complement = MODELS.build(cfg)
+            cfg.setdefault('_scope_', 'mmpretrain')
+            complement = MODELS.build(cfg)
         elif complement is not None and not isinstance(complement, nn.Module):
             raise TypeError(f'{owner}: complement must be a ComplementLoss '
                             f'config (dict) or None, got {complement!r}')

@@ -37,18 +37,15 @@ class ComplementLoss(nn.Module):
         form (str): ``'squared'`` or ``'norm'``, see above.
             Defaults to ``'squared'``.
         loss_weight (float): Weight of the term. Defaults to 1.0.
-        eps (float): Floor of the sub-batch size. Defaults to 1e-12.
     """
 
-    def __init__(self, form: str = 'squared', loss_weight: float = 1.0,
-                 eps: float = 1e-12):
+    def __init__(self, form: str = 'squared', loss_weight: float = 1.0):
         super().__init__()
         owner = type(self).__name__
         check_choice(owner, 'form', form, COMPLEMENT_FORMS)
         check_number(owner, 'loss_weight', loss_weight, 0)
         self.form = form
         self.loss_weight = loss_weight
-        self.eps = eps
 
     def forward(self, logits: torch.Tensor, membership: torch.Tensor,
                 masks: torch.Tensor) -> torch.Tensor:
@@ -68,7 +65,7 @@ class ComplementLoss(nn.Module):
         com_sum = ((logits.pow(2) * interfering).sum(dim=2) *
                    membership).sum(dim=1)
         if self.form == 'squared':
-            com = com_sum / membership.sum(dim=1).clamp(min=self.eps)
+            com = com_sum / membership.sum(dim=1).clamp(min=1e-12)
         else:
             # sqrt has an infinite slope at 0: take it where the sum is > 0
             # only, so an empty sub-batch (or expert 1) gives 0 with a

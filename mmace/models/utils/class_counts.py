@@ -102,12 +102,6 @@ def resolve_counts(counts):
     return resolve_class_counts(counts)
 
 
-def is_auto(class_counts) -> bool:
-    """``'auto'`` or None: the counts arrive later (runner, checkpoint)."""
-    return class_counts is None or (isinstance(class_counts, str)
-                                    and class_counts == 'auto')
-
-
 class ClassCountsMixin:
     """Training class counts as a persistent buffer of a head.
 
@@ -145,7 +139,9 @@ class ClassCountsMixin:
                 "be 'auto', the counts or a dataset (config)")
         self.register_buffer('class_counts', torch.zeros(self.num_classes))
         self._counts_set = False
-        if not is_auto(class_counts):
+        # 'auto' (the only string left) or None: set later (runner,
+        # checkpoint).
+        if class_counts is not None and not isinstance(class_counts, str):
             self.set_class_counts(class_counts)
 
     def set_class_counts(self, counts) -> None:
