@@ -1,7 +1,7 @@
 """What the runner adds on top of the model's own train steps.
 
 Trains one epoch with ``tools/train.py CONFIG`` (no validation; a log entry
-every iteration) and takes the epoch's loop time from mmengine's
+every iteration, unsmoothed) and takes the epoch's loop time from mmengine's
 ``IterTimerHook`` (the sum of the per-iteration ``time``: data loading,
 preprocessing, the step, every hook and the logging). Then, in this
 process, runs the same number of ``model.train_step`` calls with the same
@@ -92,7 +92,11 @@ def runner_epoch(config, options, work_dir, flags=()):
         sys.executable,
         str(REPO / 'tools/train.py'), config, '--work-dir', work_dir,
         '--no-validate', *flags, '--cfg-options', 'train_cfg.max_epochs=1',
-        'default_hooks.logger.interval=1', *options
+        # Each iteration's own time: mmengine logs `time` / `data_time` as
+        # a mean over `window_size` iterations (10 by default), whose sum
+        # is not the epoch's loop time.
+        'default_hooks.logger.interval=1', 'log_processor.window_size=1',
+        *options
     ]
     say(f'runner epoch: {" ".join(cmd)}')
     start = time.perf_counter()

@@ -12,7 +12,7 @@ from mmpretrain.registry import DATASETS
 from conftest import ACE_DIGITS, PYTHON, REPO, run_tool
 
 LOOP = REPO / '.dev_scripts/benchmark/loop_overhead.py'
-SLEEP_S = 0.2  # well above the noise of a shared machine
+SLEEP_S = 0.2
 
 SLEEP_HOOK = '''
 import time
@@ -65,7 +65,13 @@ def test_an_overhead_put_into_the_loop_is_measured(tmp_path):
     iters = digits_iterations()
     # The whole epoch, and as many plain steps.
     assert default['iters'] == slow['iters'] == res['plain']['steps'] == iters
-    # The sleeping hook's time is in the variant's loop time, not hidden.
-    added = slow['loop_s'] - default['loop_s']
-    assert added >= 0.7 * SLEEP_S * iters, (added, default, slow)
-    assert slow['loop_s'] / res['plain']['seconds'] > res['overhead']
+    # The sleeping hook's time is in the variant's loop time, not hidden
+    # or smoothed away: mmengine's iteration timer restarts before the
+    # hook sleeps, so each sleep but the last lands in the next
+    # iteration's data time. Lower bounds, which load cannot break.
+    sleeps = SLEEP_S * (iters - 1)
+    assert slow['data_s'] >= sleeps, (sleeps, slow)
+    assert slow['loop_s'] >= slow['data_s']
+    # The epoch's iterations are inside the process that ran them.
+    for run in (default, slow):
+        assert run['loop_s'] <= run['process_wall_s'], run
