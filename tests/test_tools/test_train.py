@@ -323,10 +323,14 @@ def test_sigint_then_resume_with_augmentation_is_bit_identical(tmp_path):
     full, part = tmp_path / 'full', tmp_path / 'part'
     run_tool(train + ['--work-dir', full], cwd=tmp_path, env=ENV)
 
+    # Ctrl-C acts as in a terminal even where the suite runs with SIGINT
+    # ignored (a shell's background job), which the child would inherit.
     proc = subprocess.Popen([str(a) for a in train + ['--work-dir', part]],
                             cwd=tmp_path, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL,
-                            env=dict(os.environ, **ENV))
+                            env=dict(os.environ, **ENV),
+                            preexec_fn=lambda: signal.signal(
+                                signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 900
         while not (part / 'epoch_2.pth').exists() and \
