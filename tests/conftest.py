@@ -9,6 +9,7 @@ Test files are imported by basename (pytest's default import mode, no
 helpers below with ``from conftest import ...``; compute no paths from
 ``__file__``.
 """
+import importlib.util
 import json
 import os
 import subprocess
@@ -99,6 +100,40 @@ def ace_cifar_model(class_counts, depth=20, **head):
 needs_cifar10_jpeg = pytest.mark.skipif(
     not (CIFAR10_JPEG / 'train').is_dir(),
     reason=f'real CIFAR-10 JPEGs not found at {CIFAR10_JPEG}')
+
+
+_PARSERS = {}
+
+
+def parse_tool_args(argv):
+    """``argv`` (a repo script and its arguments) through the script's own
+    ``parse_args()``; a refusal fails the test, naming the command."""
+    script = REPO / argv[0]
+    assert script.is_file(), f'{argv[0]} does not exist'
+    if script not in _PARSERS:
+        spec = importlib.util.spec_from_file_location(
+            f'_tool_{script.stem}', script)
+        module = importlib.util.module_from_spec(spec)
+        # As `python SCRIPT` runs it: its folder first on the path.
+        sys.path.insert(0, str(script.parent))
+        try:
+            spec.loader.exec_module(module)
+        finally:
+            sys.path.remove(str(script.parent))
+        _PARSERS[script] = getattr(module, 'parse_args', None)
+    parse_args = _PARSERS[script]
+    if parse_args is None:
+        return None
+    old_argv, old_env = sys.argv, dict(os.environ)
+    sys.argv = [str(script), *argv[1:]]
+    try:
+        return parse_args()
+    except SystemExit as e:
+        pytest.fail(f'{" ".join(argv)}: the parser refused it ({e})')
+    finally:
+        sys.argv = old_argv
+        os.environ.clear()
+        os.environ.update(old_env)
 
 
 def run_tool(args, cwd, timeout=600, env=None):

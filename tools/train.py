@@ -2,7 +2,7 @@
 import argparse
 
 from mmace.engine.fast_path import (fast_path_config, set_amp,
-                                    set_channels_last)
+                                    set_channels_last, set_compile)
 from mmace.utils.cli import add_runner_args, config_from_args, run_config
 
 
@@ -25,6 +25,13 @@ def parse_args():
         'copies, fused SGD, cudnn.benchmark, no per-iteration host-device '
         'sync for logging (mmace.engine.fast_path_config; applied after '
         '--cfg-options)')
+    parser.add_argument(
+        '--compile', nargs='?', const='', metavar='MODE',
+        choices=['', 'default', 'reduce-overhead', 'max-autotune',
+                 'max-autotune-no-cudagraphs'],
+        help='torch.compile the backbone, neck and head loss module '
+        '(the config\'s `compile`; MODE is torch.compile\'s mode, e.g. '
+        'reduce-overhead for CUDA graphs on a GPU)')
     parser.add_argument(
         '--channels-last', action='store_true',
         help='channels_last (NHWC) activations on GPUs as well; without '
@@ -50,6 +57,8 @@ def merge_args(cfg, args):
     set_amp(cfg, args.amp)
     if args.channels_last:
         set_channels_last(cfg)
+    if args.compile is not None:
+        set_compile(cfg, args.compile or None)
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:

@@ -13,8 +13,9 @@
 # data preprocessor, step, hooks; steps/s) then ITERS profiled ones
 # (torch.profiler: device busy time, kernel launches, host syncs
 # (cudaStreamSynchronize / cudaMemcpy...) per step). Then
-# benchmark_ace.py --profile (ACE vs CE vs plain PyTorch, top kernels) and
-# loop_overhead.py (one fast-path epoch vs plain train steps).
+# benchmark_ace.py --profile (ACE vs CE vs plain PyTorch, top kernels),
+# loop_overhead.py (one fast-path epoch vs plain train steps) and, on the
+# time left, ACE's fast-bf16 step eager vs compiled (--compile).
 #
 #   bash .dev_scripts/benchmark/gpu_profile.sh                       # GPU
 #   OUT=/tmp/p bash .dev_scripts/benchmark/gpu_profile.sh --device cpu --iters 3
@@ -95,6 +96,15 @@ run loop_overhead python .dev_scripts/benchmark/loop_overhead.py \
     configs/ace/authors/ace-authors_r32_cifar100-lt-100.py --synthetic \
     --fast-path --amp bf16 --device "$DEVICE" $LOOP \
     --json "$TMP/loop_overhead.json"
+# Last, on what time is left: ACE's compiled step (tools/train.py --compile
+# reduce-overhead on a GPU) beside the eager one; the skipped iterations
+# hold the compilation.
+run steps_compile python .dev_scripts/benchmark/step_profile.py \
+    configs/ace/authors/ace-authors_r32_cifar100-lt-100.py --synthetic \
+    --iters $((3 * SKIP + 2 * ITERS)) --skip $((3 * SKIP)) \
+    --torch-profile "$ITERS" --log-interval 100 \
+    --variants fast-bf16 fast-bf16-compile \
+    --json "$TMP/steps_compile.json"
 
 python - "$TMP" "$OUT/results.json" <<'EOF'
 import json, pathlib, sys

@@ -8,6 +8,8 @@
 # are skipped). Prints the table and writes WORK_DIR/table.json.
 #
 #   bash .dev_scripts/benchmark/gpu_reproduce.sh [WORK_DIR] [LIMIT_S]
+#   COMPILE=reduce-overhead bash .dev_scripts/benchmark/gpu_reproduce.sh ...
+#       (every job with tools/train.py --compile reduce-overhead)
 #
 # Needs data/cifar10 (class folders, e.g. a link to the shared JPEGs, or
 # the official pickle). Without it, it says so and exits 0, so a device
@@ -25,6 +27,7 @@ mkdir -p "$WORK"
 status=0
 timeout "$LIMIT" python tools/analysis_tools/reproduce.py \
     --work-dir "$WORK" --parallel 6 --fast-path --amp bf16 \
+    ${COMPILE:+--compile "$COMPILE"} \
     --out "$WORK/table.json" \
     --cfg-options train_dataloader.num_workers=2 \
     val_dataloader.num_workers=2 test_dataloader.num_workers=2 || status=$?

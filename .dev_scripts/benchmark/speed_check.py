@@ -8,7 +8,8 @@ ace_resnet32_cifar}.py``. Rows:
   inference throughput in images/s, and the peak device memory of the train
   steps, for CE and ACE with AMP off/on (CUDA only), channels_last off/on
   (``ChannelsLastHook``, as a config switches it on) and
-  ``torch.compile`` (of ``extract_feat``, AMP on, if it compiles);
+  ``torch.compile`` (of what ``tools/train.py --compile`` compiles: the
+  backbone, neck and head loss module; AMP on, if it compiles);
 - ``recipe``: the real runner (``LongTailRunner``) training the
   400-epoch ACE recipe ``configs/ace/ace_r32_cifar100-lt-100.py`` for
   ``--recipe-epochs`` epochs on generated data shaped like CIFAR-100
@@ -162,9 +163,9 @@ def measure(base, counts, args, amp, channels_last, compile_, sync):
     optim = build_optim_wrapper(model, cfg)
     logger.setLevel(level)
     if compile_:
-        # The backbone and neck: the head's sub-batch losses and the
-        # DataSample lists stay eager.
-        model.extract_feat = torch.compile(model.extract_feat)
+        # What tools/train.py --compile compiles: backbone, neck, head loss.
+        from mmace.engine.runners.compile import compile_model_parts
+        compile_model_parts(model, {})
 
     def train():
         with optim.optim_context(model):

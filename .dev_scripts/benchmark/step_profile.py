@@ -18,7 +18,11 @@ slows the loop, so its times are not speeds then.
 Variants: ``default`` (the config as it is), ``fast`` (``fast_path_config``),
 ``fast-bf16`` (and ``amp='bf16'``) and ``fast-switches-off`` (the fast path
 with fused SGD, ``cudnn_benchmark`` and the non-blocking batch copies
-switched off again: what the fast path was before them).
+switched off again: what the fast path was before them), and
+``fast-compile`` / ``fast-bf16-compile`` (those with ``tools/train.py
+--compile``: the backbone, neck and head loss module compiled, with
+``mode='reduce-overhead'``, CUDA graphs, on a GPU; ``--skip`` should leave
+out the compiling iterations).
 
 ``--torch-profile N`` runs torch.profiler over the last N of the
 ``--iters`` iterations and prints, per step, the device's busy time, the
@@ -52,6 +56,7 @@ from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS, RUNNERS
 
 from mmace.engine import fast_path_config
+from mmace.engine.fast_path import set_compile
 from mmace.testing import HostReads
 from mmace.testing import BlockingCopies, OpCounter
 from profile_summary import device_summary, format_summary
@@ -190,7 +195,12 @@ def run_variant(config, variant, iters, options, log_interval,
     cfg.default_hooks.logger.interval = log_interval
     if variant.startswith('fast'):
         cfg = fast_path_config(
-            cfg, amp='bf16' if variant == 'fast-bf16' else None)
+            cfg, amp='bf16' if 'bf16' in variant else None)
+    if variant.endswith('-compile'):
+        # CUDA graphs where there is CUDA (tools/train.py --compile
+        # reduce-overhead); inductor's default mode on a CPU.
+        set_compile(cfg, 'reduce-overhead' if torch.cuda.is_available()
+                    else None)
     if variant == 'fast-switches-off':
         cfg.merge_from_dict({
             k: v for k, v in SWITCHES_OFF.items()
@@ -266,7 +276,8 @@ def main():
                         help='first iterations left out of the medians')
     parser.add_argument(
         '--variants', nargs='+', default=['default', 'fast'],
-        choices=['default', 'fast', 'fast-bf16', 'fast-switches-off'])
+        choices=['default', 'fast', 'fast-bf16', 'fast-switches-off',
+                 'fast-compile', 'fast-bf16-compile'])
     parser.add_argument('--log-interval', type=int, default=50)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         default={})

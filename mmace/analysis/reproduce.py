@@ -66,6 +66,20 @@ class Job:
         return osp.splitext(osp.basename(self.config))[0]
 
 
+def train_flags(fast_path: bool = False, amp: Optional[str] = None,
+                channels_last: bool = False,
+                compile_mode: Optional[str] = None) -> List[str]:
+    """``tools/train.py`` flags for every job: ``--fast-path``, ``--amp
+    AMP``, ``--channels-last``, ``--compile [MODE]`` (``compile_mode=''``:
+    ``--compile`` alone; None: no compile)."""
+    flags = ['--fast-path'] if fast_path else []
+    flags += ['--amp', amp] if amp else []
+    flags += ['--channels-last'] if channels_last else []
+    if compile_mode is not None:
+        flags += ['--compile'] + ([compile_mode] if compile_mode else [])
+    return flags
+
+
 def plan_jobs(configs: Sequence[str], seeds: Sequence[int], root: str,
               cfg_options: Sequence[str] = (),
               train_args: Sequence[str] = ()) -> List[Job]:

@@ -162,6 +162,16 @@ def set_amp(cfg: Config, amp: Optional[str]) -> None:
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 
 
+def set_compile(cfg: Config, mode: Optional[str] = None) -> None:
+    """``cfg.compile`` on, in place, with ``mode`` (torch.compile's) if
+    given; other ``compile`` options the config has are kept."""
+    options = cfg.get('compile')
+    options = dict(options) if isinstance(options, dict) else {}
+    if mode is not None:
+        options['mode'] = mode
+    cfg.compile = options
+
+
 def custom_hooks_of(cfg: Config, hook_type: str) -> list:
     """The hook configs of type ``hook_type`` in ``cfg.custom_hooks``."""
     return [h for h in cfg.get('custom_hooks') or ()

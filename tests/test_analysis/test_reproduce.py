@@ -6,9 +6,10 @@ import pytest
 
 from mmace.analysis.reproduce import (Job, format_curves, format_table,
                                       job_command, options_to_args, plan_jobs,
-                                      summarize, validation_curve)
+                                      summarize, train_flags,
+                                      validation_curve)
 
-from conftest import PYTHON, REPO, run_tool
+from conftest import PYTHON, REPO, parse_tool_args, run_tool
 
 
 def write_scalars(work_dir, stamp, entries):
@@ -90,6 +91,19 @@ def test_train_flags_reach_every_job(tmp_path):
         assert cmd[:6] == ['py', 'train.py', str(config), '--work-dir',
                            job.work_dir, '--fast-path']
         assert cmd[6:9] == ['--amp', 'bf16', '--cfg-options']
+
+
+def test_train_flags_are_train_pys():
+    assert train_flags() == []
+    assert train_flags(True, 'bf16', True, 'reduce-overhead') == [
+        '--fast-path', '--amp', 'bf16', '--channels-last', '--compile',
+        'reduce-overhead']
+    assert train_flags(compile_mode='') == ['--compile']
+    # tools/train.py takes them as they are.
+    args = parse_tool_args(['tools/train.py', 'c.py',
+                            *train_flags(True, 'bf16', True, '')])
+    assert (args.fast_path, args.amp, args.channels_last, args.compile) == (
+        True, 'bf16', True, '')
 
 
 def test_options_to_args():

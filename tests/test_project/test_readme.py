@@ -11,18 +11,15 @@ start's config builds and trains on bundled data.
 import argparse
 import copy
 import functools
-import importlib.util
 import inspect
-import os
 import re
 import shlex
-import sys
 from pathlib import Path
 
 import pytest
 from mmengine.config import Config, DictAction
 
-from conftest import REPO
+from conftest import REPO, parse_tool_args
 
 README = REPO / 'README.md'
 PAGES = sorted([README, *REPO.glob('configs/*/README.md'),
@@ -76,37 +73,6 @@ def _page_commands():
     return found
 
 
-_PARSERS = {}
-
-
-def _parse(argv):
-    """``argv`` through the script's own ``parse_args()``."""
-    script = REPO / argv[0]
-    assert script.is_file(), f'{argv[0]} does not exist'
-    if script not in _PARSERS:
-        spec = importlib.util.spec_from_file_location(
-            f'_readme_{script.stem}', script)
-        module = importlib.util.module_from_spec(spec)
-        # As `python SCRIPT` runs it: its folder first on the path.
-        sys.path.insert(0, str(script.parent))
-        try:
-            spec.loader.exec_module(module)
-        finally:
-            sys.path.remove(str(script.parent))
-        _PARSERS[script] = getattr(module, 'parse_args', None)
-    parse_args = _PARSERS[script]
-    if parse_args is None:
-        return None
-    old_argv, old_env = sys.argv, dict(os.environ)
-    sys.argv = [str(script), *argv[1:]]
-    try:
-        return parse_args()
-    except SystemExit as e:
-        pytest.fail(f'{" ".join(argv)}: the parser refused it ({e})')
-    finally:
-        sys.argv = old_argv
-        os.environ.clear()
-        os.environ.update(old_env)
 
 
 def _component_accepts(cfg, key):
@@ -160,7 +126,7 @@ def _config(path):
 
 @pytest.mark.parametrize('argv', _page_commands())
 def test_documented_command_parses_and_its_options_exist(argv):
-    args = _parse(argv)
+    args = parse_tool_args(argv)
     config = getattr(args, 'config', None)
     if config is None or not config.startswith('configs/'):
         return

@@ -20,7 +20,7 @@ from mmengine.config import Config, DictAction
 
 from mmace.analysis.reproduce import (format_curves, format_table,
                                       options_to_args, plan_jobs, run_jobs,
-                                      summarize)
+                                      summarize, train_flags)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIGS = [
@@ -51,6 +51,8 @@ def parse_args():
                         help='tools/train.py --amp for every job')
     parser.add_argument('--channels-last', action='store_true',
                         help='tools/train.py --channels-last for every job')
+    parser.add_argument('--compile', nargs='?', const='', metavar='MODE',
+                        help='tools/train.py --compile [MODE] for every job')
     parser.add_argument('--report', action='store_true',
                         help='train nothing: the table and the validation '
                         'curves of what the work dirs hold')
@@ -68,9 +70,8 @@ def main():
                for c in configs]
     seeds = [0, 1] if args.smoke else args.seeds
     options = dict(SMOKE_OPTIONS if args.smoke else {}, **args.cfg_options)
-    train_args = (['--fast-path'] if args.fast_path else []) + \
-        (['--amp', args.amp] if args.amp else []) + \
-        (['--channels-last'] if args.channels_last else [])
+    train_args = train_flags(args.fast_path, args.amp, args.channels_last,
+                             args.compile)
     jobs, max_epochs = [], {}
     for config in configs:
         cfg = Config.fromfile(config)

@@ -19,6 +19,7 @@ from ...models.utils.checks import (check_eq7_schedulers,
                                     check_num_experts_match)
 from ...utils.checkpoint_io import read_checkpoint, recorded_class_counts
 from ...utils.errors import ConfigError
+from .compile import compile_model_parts, compile_options
 from .reliable_checkpoints import ReliableCheckpointsMixin
 
 #: Placeholder a config writes where the training-set class counts belong.
@@ -306,7 +307,9 @@ class LongTailRunner(ReliableCheckpointsMixin, Runner):
     :func:`fill_auto_class_counts`). It also runs ``launcher='pytorch'`` on
     CPU-only machines (gloo), and checks the config before anything is
     built: all of it must happen before the optimizer exists, so it lives
-    here (what can wait is in hooks). Checkpoint reading and writing are
+    here (what can wait is in hooks). A config's ``compile`` compiles the
+    model's tensor parts (:mod:`mmace.engine.runners.compile`) instead of
+    mmengine's whole ``train_step``. Checkpoint reading and writing are
     those of :class:`ReliableCheckpointsMixin`; everything else is
     mmengine's ``Runner``.
     """
@@ -316,6 +319,7 @@ class LongTailRunner(ReliableCheckpointsMixin, Runner):
         cfg = copy.deepcopy(cfg)
         check_num_experts_match(cfg.get('model'))
         check_eq7_schedulers(cfg)
+        compile_options(cfg.get('compile'))  # refused before any work
         setup_cpu_distributed(cfg)
         fall_back_from_amp(cfg)
         checkpoint = None
@@ -328,3 +332,16 @@ class LongTailRunner(ReliableCheckpointsMixin, Runner):
         if checkpoint is not None:
             runner._preloaded = (cfg.load_from, checkpoint)
         return runner
+
+    def _maybe_compile(self, target: str) -> None:
+        """Compile the model's backbone, neck and head loss module where the
+        config sets ``compile`` (mmengine calls this for ``train_step``,
+        after wrapping the model)."""
+        options = compile_options(self.cfg.get('compile'))
+        if options is None:
+            return
+        parts = compile_model_parts(self.model, options)
+        self.logger.info(
+            f'torch.compile({", ".join(f"{k}={v!r}" for k, v in options.items())}'
+            f') on model.{", model.".join(parts)}, for {target}; the first '
+            'iterations (and the first validation) compile')
