@@ -26,8 +26,8 @@ def parse_args():
         'sync for logging (mmace.engine.fast_path_config; applied after '
         '--cfg-options)')
     parser.add_argument(
-        '--compile', nargs='?', const='', metavar='MODE',
-        choices=['', 'default', 'reduce-overhead', 'max-autotune',
+        '--compile', nargs='?', const=True, metavar='MODE',
+        choices=['default', 'reduce-overhead', 'max-autotune',
                  'max-autotune-no-cudagraphs'],
         help='torch.compile the backbone, neck and head loss module '
         '(the config\'s `compile`; MODE is torch.compile\'s mode, e.g. '
@@ -57,8 +57,8 @@ def merge_args(cfg, args):
     set_amp(cfg, args.amp)
     if args.channels_last:
         set_channels_last(cfg)
-    if args.compile is not None:
-        set_compile(cfg, args.compile or None)
+    if args.compile:
+        set_compile(cfg, None if args.compile is True else args.compile)
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 #: Top-1 of the paper (Tables 2-4) and its CE baseline, by config name.
 #: ACE rows are the 3-expert results.
@@ -68,15 +68,15 @@ class Job:
 
 def train_flags(fast_path: bool = False, amp: Optional[str] = None,
                 channels_last: bool = False,
-                compile_mode: Optional[str] = None) -> List[str]:
+                compile: Union[bool, str, None] = None) -> List[str]:
     """``tools/train.py`` flags for every job: ``--fast-path``, ``--amp
-    AMP``, ``--channels-last``, ``--compile [MODE]`` (``compile_mode=''``:
-    ``--compile`` alone; None: no compile)."""
+    AMP``, ``--channels-last``, ``--compile [MODE]`` (``compile=True``:
+    ``--compile`` alone, a string: with that mode)."""
     flags = ['--fast-path'] if fast_path else []
     flags += ['--amp', amp] if amp else []
     flags += ['--channels-last'] if channels_last else []
-    if compile_mode is not None:
-        flags += ['--compile'] + ([compile_mode] if compile_mode else [])
+    if compile:
+        flags += ['--compile'] + ([] if compile is True else [compile])
     return flags
 
 

@@ -98,12 +98,13 @@ def test_train_flags_are_train_pys():
     assert train_flags(True, 'bf16', True, 'reduce-overhead') == [
         '--fast-path', '--amp', 'bf16', '--channels-last', '--compile',
         'reduce-overhead']
-    assert train_flags(compile_mode='') == ['--compile']
+    assert train_flags(compile=True) == ['--compile']
     # tools/train.py takes them as they are.
-    args = parse_tool_args(['tools/train.py', 'c.py',
-                            *train_flags(True, 'bf16', True, '')])
-    assert (args.fast_path, args.amp, args.channels_last, args.compile) == (
-        True, 'bf16', True, '')
+    for compile_ in (True, 'max-autotune'):
+        args = parse_tool_args(['tools/train.py', 'c.py',
+                                *train_flags(True, 'bf16', True, compile_)])
+        assert (args.fast_path, args.amp, args.channels_last,
+                args.compile) == (True, 'bf16', True, compile_)
 
 
 def test_options_to_args():

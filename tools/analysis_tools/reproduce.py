@@ -51,7 +51,7 @@ def parse_args():
                         help='tools/train.py --amp for every job')
     parser.add_argument('--channels-last', action='store_true',
                         help='tools/train.py --channels-last for every job')
-    parser.add_argument('--compile', nargs='?', const='', metavar='MODE',
+    parser.add_argument('--compile', nargs='?', const=True, metavar='MODE',
                         help='tools/train.py --compile [MODE] for every job')
     parser.add_argument('--report', action='store_true',
                         help='train nothing: the table and the validation '

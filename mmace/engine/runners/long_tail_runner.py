@@ -341,7 +341,8 @@ class LongTailRunner(ReliableCheckpointsMixin, Runner):
         if options is None:
             return
         parts = compile_model_parts(self.model, options)
+        args = ', '.join(f'{k}={v!r}' for k, v in options.items())
         self.logger.info(
-            f'torch.compile({", ".join(f"{k}={v!r}" for k, v in options.items())}'
-            f') on model.{", model.".join(parts)}, for {target}; the first '
-            'iterations (and the first validation) compile')
+            f'torch.compile({args}) on model.{", model.".join(parts)}, for '
+            f'{target}; the first iterations (and the first validation) '
+            'compile')
