@@ -3,6 +3,7 @@ import argparse
 
 from mmace.engine.fast_path import (fast_path_config, set_amp,
                                     set_channels_last, set_compile)
+from mmace.engine.runners.compile import COMPILE_MODES
 from mmace.utils.cli import add_runner_args, config_from_args, run_config
 
 
@@ -27,8 +28,7 @@ def parse_args():
         '--cfg-options)')
     parser.add_argument(
         '--compile', nargs='?', const=True, metavar='MODE',
-        choices=['default', 'reduce-overhead', 'max-autotune',
-                 'max-autotune-no-cudagraphs'],
+        choices=COMPILE_MODES,
         help='torch.compile the backbone, neck and head loss module '
         '(the config\'s `compile`; MODE is torch.compile\'s mode, e.g. '
         'reduce-overhead for CUDA graphs on a GPU)')

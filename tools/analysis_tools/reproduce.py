@@ -21,6 +21,7 @@ from mmengine.config import Config, DictAction
 from mmace.analysis.reproduce import (format_curves, format_table,
                                       options_to_args, plan_jobs, run_jobs,
                                       summarize, train_flags)
+from mmace.engine.runners.compile import COMPILE_MODES
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIGS = [
@@ -52,6 +53,7 @@ def parse_args():
     parser.add_argument('--channels-last', action='store_true',
                         help='tools/train.py --channels-last for every job')
     parser.add_argument('--compile', nargs='?', const=True, metavar='MODE',
+                        choices=COMPILE_MODES,
                         help='tools/train.py --compile [MODE] for every job')
     parser.add_argument('--report', action='store_true',
                         help='train nothing: the table and the validation '

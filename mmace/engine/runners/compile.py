@@ -16,8 +16,10 @@ the optimizer is one fused kernel on the fast path, and left eager it
 takes the learning rates mmengine's schedulers write every iteration
 without recompiling.
 """
+import inspect
 from typing import List, Optional, Union
 
+import torch
 import torch.nn as nn
 
 from ...utils.errors import ConfigError
@@ -25,8 +27,12 @@ from ...utils.errors import ConfigError
 #: Where the compiled parts are, as attribute paths from the model.
 COMPILED_PARTS = ('backbone', 'neck', 'head.loss_module')
 #: Keyword arguments of ``torch.compile`` a config may give.
-COMPILE_KEYS = ('fullgraph', 'dynamic', 'backend', 'mode', 'options',
-                'disable')
+COMPILE_KEYS = tuple(name
+                     for name in inspect.signature(torch.compile).parameters
+                     if name != 'model')
+#: ``torch.compile`` modes (``tools/train.py --compile MODE``).
+COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune',
+                 'max-autotune-no-cudagraphs')
 
 
 def compile_options(compile_cfg: Union[bool, dict, None]) -> Optional[dict]:
@@ -46,24 +52,18 @@ def compile_options(compile_cfg: Union[bool, dict, None]) -> Optional[dict]:
     return dict(compile_cfg)
 
 
-def _part(model: nn.Module, path: str) -> Optional[nn.Module]:
-    for name in path.split('.'):
-        model = getattr(model, name, None)
-        if model is None:
-            return None
-    return model if isinstance(model, nn.Module) else None
-
-
 def compile_model_parts(model: nn.Module, options: dict) -> List[str]:
     """Compile ``model``'s :data:`COMPILED_PARTS` in place (a DDP wrapper
     is looked through); returns the paths of those it has."""
     model = getattr(model, 'module', model)
     compiled = []
     for path in COMPILED_PARTS:
-        part = _part(model, path)
-        if part is not None:
-            part.compile(**options)
-            compiled.append(path)
+        try:
+            part = model.get_submodule(path)
+        except AttributeError:  # the model has no such part
+            continue
+        part.compile(**options)
+        compiled.append(path)
     if not compiled:
         raise ConfigError(
             f'`compile` is set, but {type(model).__name__} has none of '
